@@ -1,0 +1,145 @@
+"""Frozen, typed hyperparameters for every network; each checkpoint stores its config.
+
+The defaults follow `shared/design/MODEL.md` (MCGA-S2: d = 32, S = 2, K = 512, T = 64).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+AttentionKind = Literal["quantized", "full"]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One HSI source of stage 1: its name and its band centres in nanometres."""
+
+    name: str
+    wavelengths_nm: tuple[float, ...]
+
+    @property
+    def bands(self) -> int:
+        return len(self.wavelengths_nm)
+
+
+CAVE_WAVELENGTHS: tuple[float, ...] = tuple(float(400 + 10 * i) for i in range(31))
+
+
+@dataclass(frozen=True)
+class VQVAEConfig:
+    """Stage 1: one shared multi-scale VQ-VAE trunk with per-dataset heads and codebooks."""
+
+    datasets: tuple[DatasetSpec, ...] = (DatasetSpec("cave", CAVE_WAVELENGTHS),)
+    latent_dim: int = 32
+    scales: int = 2
+    codebook_size: int = 512
+    mask_ratio: float = 0.5
+    commitment: float = 0.25
+    charbonnier_eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.scales < 1:
+            raise ValueError("scales must be >= 1")
+        if not self.datasets:
+            raise ValueError("stage 1 needs at least one dataset")
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dataset names must be unique: {names}")
+
+    def dataset_index(self, name: str) -> int:
+        for i, spec in enumerate(self.datasets):
+            if spec.name == name:
+                return i
+        raise KeyError(f"unknown dataset {name!r}; known: {[d.name for d in self.datasets]}")
+
+
+@dataclass(frozen=True)
+class GANetConfig:
+    """Stage 2: the Grayscale-Aware U-Net that maps RGB into the MoC and decodes with stage 1's decoder."""
+
+    in_channels: int = 3
+    latent_dim: int = 32
+    scales: int = 2
+    encoder_blocks: tuple[int, ...] = (1, 2)
+    decoder_blocks: tuple[int, ...] = (1, 2)
+    head_dim: int = 32
+    top_t: int = 64
+    attention: AttentionKind = "quantized"
+    full_attention_max_pixels: int = 64 * 64
+    ffn_expansion: int = 2
+    ga_eps: float = 1e-6
+    tta_tau: float = 1.0
+    search_chunk: int = 8192
+
+    def __post_init__(self) -> None:
+        if len(self.encoder_blocks) != self.scales or len(self.decoder_blocks) != self.scales:
+            raise ValueError("encoder_blocks and decoder_blocks need one entry per scale")
+        if self.attention not in ("quantized", "full"):
+            raise ValueError(f"attention must be 'quantized' or 'full', not {self.attention!r}")
+
+    @property
+    def multiple(self) -> int:
+        """Inputs are padded to a multiple of this (2^S covers the U-Net and the codebook scales)."""
+        return 2**self.scales
+
+
+@dataclass(frozen=True)
+class MSTPPConfig:
+    """MST++ (Cai et al., CVPR-W 2022) at its published defaults: 1.62 M parameters, 31 bands."""
+
+    in_channels: int = 3
+    out_channels: int = 31
+    n_feat: int = 31
+    stages: int = 3
+
+
+@dataclass(frozen=True)
+class TTAConfig:
+    """Test-time adaptation: Adam on the GA parameters, entropy of codebook queries as the loss."""
+
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    window: int = 8
+    reset_ratio: float = 1.2
+
+
+ConfigT = VQVAEConfig | GANetConfig | MSTPPConfig | TTAConfig
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-friendly dict of a config dataclass (tuples become lists)."""
+    return asdict(cfg)
+
+
+def _coerce(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_coerce(v) for v in value)
+    if isinstance(value, dict) and {"name", "wavelengths_nm"} <= set(value):
+        return DatasetSpec(value["name"], tuple(float(w) for w in value["wavelengths_nm"]))
+    return value
+
+
+def config_from_dict(cls: type[Any], data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass from `config_to_dict` output, ignoring nothing silently."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+    return cls(**{k: _coerce(v) for k, v in data.items()})
+
+
+__all__ = [
+    "CAVE_WAVELENGTHS",
+    "AttentionKind",
+    "ConfigT",
+    "DatasetSpec",
+    "GANetConfig",
+    "MSTPPConfig",
+    "TTAConfig",
+    "VQVAEConfig",
+    "config_from_dict",
+    "config_to_dict",
+]
