@@ -59,8 +59,10 @@ class GANetConfig:
     """Stage 2: the Grayscale-Aware U-Net that maps RGB into the MoC and decodes with stage 1's decoder."""
 
     in_channels: int = 3
+    out_bands: int = 31
     latent_dim: int = 32
     scales: int = 2
+    moc_sizes: tuple[int, ...] = (1024, 1024)
     encoder_blocks: tuple[int, ...] = (1, 2)
     decoder_blocks: tuple[int, ...] = (1, 2)
     head_dim: int = 32
@@ -70,11 +72,14 @@ class GANetConfig:
     ffn_expansion: int = 2
     ga_eps: float = 1e-6
     tta_tau: float = 1.0
-    search_chunk: int = 8192
+    entropy_max_pixels: int = 16384
+    search_chunk: int = 4096
 
     def __post_init__(self) -> None:
         if len(self.encoder_blocks) != self.scales or len(self.decoder_blocks) != self.scales:
             raise ValueError("encoder_blocks and decoder_blocks need one entry per scale")
+        if len(self.moc_sizes) != self.scales:
+            raise ValueError("moc_sizes needs one entry per scale (coarsest first)")
         if self.attention not in ("quantized", "full"):
             raise ValueError(f"attention must be 'quantized' or 'full', not {self.attention!r}")
 
@@ -115,7 +120,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def _coerce(value: Any) -> Any:
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return tuple(_coerce(v) for v in value)
     if isinstance(value, dict) and {"name", "wavelengths_nm"} <= set(value):
         return DatasetSpec(value["name"], tuple(float(w) for w in value["wavelengths_nm"]))

@@ -1,0 +1,143 @@
+"""Stage 2: GANet, the Grayscale-Aware U-Net that maps RGB into the frozen MoC space (MODEL.md).
+
+Level j (0 = full resolution) has d·2^j channels and talks to the MoC scale with factor 2^j. Per
+level, exactly three nearest-codeword searches: at the encoder entry (its assignment drives the
+encoder GQA blocks), on the encoder output (its codewords become the skip `Q_j`; its assignment
+drives the decoder GQA blocks) and on the decoder output (the latent handed to the frozen
+Algorithm-2 decoder, "gradually replaced" by its codewords during training).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+from torch import Tensor, nn
+
+from model.config import GANetConfig
+from model.layers.blocks import GABlock, conv3x3
+from model.layers.multiscale import MultiScaleDecoder, quantize_map
+from model.layers.vq import nearest_codeword, pixels, query_entropy, straight_through
+from model.padding import pad_to_multiple
+
+
+@dataclass
+class GANetOutput:
+    hsi: Tensor
+    entropy: Tensor | None  # (B,) mean codebook-query entropy over every search, when asked for
+
+
+class GANet(nn.Module):
+    replace_alpha: Tensor
+
+    def __init__(self, cfg: GANetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, S = cfg.latent_dim, cfg.scales
+        ch = [d * 2**j for j in range(S)]
+        full = cfg.attention == "full"
+
+        def blocks(n: int, c: int) -> nn.ModuleList:
+            return nn.ModuleList(
+                GABlock(
+                    c,
+                    cfg.head_dim,
+                    cfg.top_t,
+                    full,
+                    cfg.full_attention_max_pixels,
+                    cfg.ffn_expansion,
+                    cfg.ga_eps,
+                )
+                for _ in range(n)
+            )
+
+        self.stem = conv3x3(cfg.in_channels, d)
+        self.down = nn.ModuleList(nn.Conv2d(ch[j - 1], ch[j], 4, stride=2, padding=1) for j in range(1, S))
+        self.up = nn.ModuleList(nn.ConvTranspose2d(ch[j + 1], ch[j], 2, stride=2) for j in range(S - 1))
+        self.to_code = nn.ModuleList(nn.Conv2d(c, d, 1) for c in ch)
+        self.from_code = nn.ModuleList(nn.Conv2d(d, c, 1) for c in ch)
+        self.enc = nn.ModuleList(blocks(n, c) for n, c in zip(cfg.encoder_blocks, ch, strict=True))
+        self.fuse = nn.ModuleList(nn.Conv2d((2 if j == S - 1 else 3) * c, c, 1) for j, c in enumerate(ch))
+        self.dec = nn.ModuleList(blocks(n, c) for n, c in zip(cfg.decoder_blocks, ch, strict=True))
+        # Frozen stage-1 parts: the MoC (per scale, coarsest first), Algorithm 2 and the output conv.
+        self.moc = nn.ParameterList(
+            nn.Parameter(torch.randn(k, d), requires_grad=False) for k in cfg.moc_sizes
+        )
+        self.decoder = MultiScaleDecoder(d, S).requires_grad_(False)
+        self.out_conv = conv3x3(d, cfg.out_bands).requires_grad_(False)
+        self.register_buffer("replace_alpha", torch.tensor(1.0))
+
+    def frozen_modules(self) -> list[nn.Module]:
+        return [self.moc, self.decoder, self.out_conv]
+
+    def set_replacement(self, alpha: float) -> None:
+        """Gradual replacement weight `a` in [0, 1] (1 at inference)."""
+        self.replace_alpha.fill_(min(1.0, max(0.0, alpha)))
+
+    def codebook(self, level: int) -> Tensor:
+        return self.moc[self.cfg.scales - 1 - level]
+
+    def _entropy(self, z_bdhw: Tensor, codebook: Tensor) -> Tensor:
+        z_bnd = pixels(z_bdhw)
+        step = max(1, -(-z_bnd.shape[1] // self.cfg.entropy_max_pixels))
+        return query_entropy(z_bnd[:, ::step], codebook, self.cfg.tta_tau)
+
+    def _replace(self, z: Tensor, q: Tensor) -> Tensor:
+        """Gradual replacement: (1 - a) z + a Quantize(z), straight-through; the codewords at a = 1."""
+        a = self.replace_alpha
+        zq = straight_through(z, q)
+        return zq if bool(a >= 1) else (1 - a) * z + a * zq
+
+    def forward(self, rgb_bchw: Tensor, with_entropy: bool = False) -> GANetOutput:
+        """RGB (B, 3, H, W) -> HSI (B, out_bands, H, W) for any H, W; optionally the TTA entropy."""
+        x, (H, W) = pad_to_multiple(rgb_bchw, self.cfg.multiple)
+        S, chunk = self.cfg.scales, self.cfg.search_chunk
+        entropies: list[Tensor] = []
+        feats = self.stem(x.contiguous(memory_format=torch.channels_last))
+        skips: list[tuple[Tensor, Tensor, Tensor]] = []
+        for j in range(S):
+            if j:
+                feats = self.down[j - 1](feats)
+            cb = self.codebook(j)
+            z = self.to_code[j](feats)
+            idx_in = nearest_codeword(pixels(z), cb, chunk)
+            if with_entropy:
+                entropies.append(self._entropy(z, cb))
+            for blk in cast(nn.ModuleList, self.enc[j]):
+                feats = blk(feats, idx_in, cb.shape[0])
+            z = self.to_code[j](feats)
+            q, idx_q = quantize_map(z, cb, chunk)
+            if with_entropy:
+                entropies.append(self._entropy(z, cb))
+            skips.append((feats, self.from_code[j](straight_through(z, q)), idx_q))
+
+        latents: list[Tensor] = [x] * S
+        dec: Tensor | None = None
+        for j in reversed(range(S)):
+            cb = self.codebook(j)
+            e, qj, idx_q = skips[j]
+            dec = self.fuse[j](torch.cat((e, qj) if dec is None else (self.up[j](dec), e, qj), dim=1))
+            for blk in cast(nn.ModuleList, self.dec[j]):
+                dec = blk(dec, idx_q, cb.shape[0])
+            z = self.to_code[j](dec)
+            q, _ = quantize_map(z, cb, chunk)
+            if with_entropy:
+                entropies.append(self._entropy(z, cb))
+            a = self.replace_alpha
+            latents[S - 1 - j] = (
+                straight_through(z, q) if bool(a >= 1) else (1 - a) * z + a * straight_through(z, q)
+            )
+        hsi = self.out_conv(self.decoder(latents))[..., :H, :W]
+        entropy = torch.stack(entropies, dim=0).mean(0) if with_entropy else None
+        return GANetOutput(hsi, entropy)
+
+    @torch.no_grad()
+    def load_stage1(self, moc: list[Tensor], decoder: nn.Module, out_conv: nn.Module) -> None:
+        """Copy the MoC (per scale, coarsest first), stage 1's decoder and output conv; all stay frozen."""
+        if [m.shape[0] for m in moc] != list(self.cfg.moc_sizes):
+            raise ValueError(f"MoC sizes {[m.shape[0] for m in moc]} != config {self.cfg.moc_sizes}")
+        for dst, src in zip(self.moc, moc, strict=True):
+            dst.copy_(src)
+        self.decoder.load_state_dict(decoder.state_dict())
+        self.out_conv.load_state_dict(out_conv.state_dict())

@@ -1,0 +1,1 @@
+"""Leaf building blocks: quantization, GA operations, attention and blocks. Never imports networks."""

@@ -1,0 +1,76 @@
+"""Convolutional blocks shared by stage 1 and stage 2, and the GABlock of GANet."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model.layers.attention import GQA
+from model.layers.ga import GAGamma, GALog
+
+
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+class ResBlock(nn.Module):
+    """x + conv3x3(GELU(conv3x3(x)))."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(channels, channels)
+        self.conv2 = conv3x3(channels, channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv2(F.gelu(self.conv1(x)))
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of every pixel; on a channels-last map the permutes are views."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class GAFFN(nn.Module):
+    """Feed-forward with GA_log on one half of the hidden channels and GA_gamma on the other."""
+
+    def __init__(self, channels: int, expansion: int = 2, eps: float = 1e-6) -> None:
+        super().__init__()
+        if expansion != 2:
+            raise ValueError("GA-FFN splits 2c hidden channels into two halves; expansion must be 2")
+        self.inp = nn.Conv2d(channels, channels, 1)
+        self.dw = nn.Conv2d(channels, 2 * channels, 3, padding=1, groups=channels)
+        self.ga_log = GALog(channels, eps)
+        self.ga_gamma = GAGamma(channels, eps)
+        self.out = nn.Conv2d(4 * channels, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.gelu(self.dw(self.inp(x)))
+        h1, h2 = h.chunk(2, dim=1)
+        return self.out(torch.cat((self.ga_log(h1), self.ga_gamma(h2), h), dim=1))
+
+
+class GABlock(nn.Module):
+    """x + GQA(LN(x)); x + GA-FFN(LN(x))."""
+
+    def __init__(
+        self,
+        channels: int,
+        head_dim: int,
+        top_t: int,
+        full: bool = False,
+        full_max_pixels: int = 4096,
+        expansion: int = 2,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.norm1 = LayerNorm2d(channels)
+        self.attn = GQA(channels, head_dim, top_t, full, full_max_pixels)
+        self.norm2 = LayerNorm2d(channels)
+        self.ffn = GAFFN(channels, expansion, eps)
+
+    def forward(self, x: Tensor, idx_bn: Tensor, num_codes: int) -> Tensor:
+        x = x + self.attn(self.norm1(x), idx_bn, num_codes)
+        return x + self.ffn(self.norm2(x))
