@@ -21,6 +21,7 @@ from model.mstpp import MSTPlusPlus
 from model.vqvae import VQVAE
 
 FORMAT_VERSION = 1
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "mcga_s2.pt"
 
 _KINDS: dict[str, tuple[type[Any], type[nn.Module]]] = {
     "ganet": (GANetConfig, GANet),

@@ -5,6 +5,10 @@ level, exactly three nearest-codeword searches: at the encoder entry (its assign
 encoder GQA blocks), on the encoder output (its codewords become the skip `Q_j`; its assignment
 drives the decoder GQA blocks) and on the decoder output (the latent handed to the frozen
 Algorithm-2 decoder, "gradually replaced" by its codewords during training).
+
+`Q_j = P_j^-1(q)` only ever feeds the decoder's 1x1 fuse conv; two 1x1 convs with nothing between
+them are one linear map of the same rank, so `P_j^-1` is folded into the fuse conv's codeword slice
+(d input channels) instead of being computed at full resolution.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from model.config import GANetConfig
-from model.layers.blocks import GABlock, conv3x3
+from model.layers.blocks import GABlock, SplitPointwise, conv3x3
 from model.layers.multiscale import MultiScaleDecoder, quantize_map
 from model.layers.vq import nearest_codeword, pixels, query_entropy, straight_through
 from model.padding import pad_to_multiple
@@ -56,9 +60,10 @@ class GANet(nn.Module):
         self.down = nn.ModuleList(nn.Conv2d(ch[j - 1], ch[j], 4, stride=2, padding=1) for j in range(1, S))
         self.up = nn.ModuleList(nn.ConvTranspose2d(ch[j + 1], ch[j], 2, stride=2) for j in range(S - 1))
         self.to_code = nn.ModuleList(nn.Conv2d(c, d, 1) for c in ch)
-        self.from_code = nn.ModuleList(nn.Conv2d(d, c, 1) for c in ch)
         self.enc = nn.ModuleList(blocks(n, c) for n, c in zip(cfg.encoder_blocks, ch, strict=True))
-        self.fuse = nn.ModuleList(nn.Conv2d((2 if j == S - 1 else 3) * c, c, 1) for j, c in enumerate(ch))
+        self.fuse = nn.ModuleList(
+            SplitPointwise((c, d) if j == S - 1 else (c, c, d), c) for j, c in enumerate(ch)
+        )
         self.dec = nn.ModuleList(blocks(n, c) for n, c in zip(cfg.decoder_blocks, ch, strict=True))
         # Frozen stage-1 parts: the MoC (per scale, coarsest first), Algorithm 2 and the output conv.
         self.moc = nn.ParameterList(
@@ -110,14 +115,14 @@ class GANet(nn.Module):
             q, idx_q = quantize_map(z, cb, chunk)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
-            skips.append((feats, self.from_code[j](straight_through(z, q)), idx_q))
+            skips.append((feats, straight_through(z, q), idx_q))
 
         latents: list[Tensor] = [x] * S
         dec: Tensor | None = None
         for j in reversed(range(S)):
             cb = self.codebook(j)
             e, qj, idx_q = skips[j]
-            dec = self.fuse[j](torch.cat((e, qj) if dec is None else (self.up[j](dec), e, qj), dim=1))
+            dec = self.fuse[j](e, qj) if dec is None else self.fuse[j](self.up[j](dec), e, qj)
             for blk in cast(nn.ModuleList, self.dec[j]):
                 dec = blk(dec, idx_q, cb.shape[0])
             z = self.to_code[j](dec)

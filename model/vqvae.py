@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from model.config import VQVAEConfig
 from model.layers.blocks import ResBlock, conv3x3
-from model.layers.multiscale import MultiScaleDecoder, ResidualQuantizer
+from model.layers.multiscale import MultiScaleDecoder, Quantized, ResidualQuantizer
 from model.padding import pad_to_multiple
 
 
@@ -33,6 +33,7 @@ class VQOutput:
     recon_loss: Tensor
     codebook_loss: Tensor
     idx: list[Tensor]
+    features: list[Tensor]  # f_i per scale (detached): candidates for re-initialising dead codes
 
 
 class VQVAE(nn.Module):
@@ -77,15 +78,20 @@ class VQVAE(nn.Module):
             codebook_loss = (
                 codebook_loss + F.mse_loss(q, f.detach()) + self.cfg.commitment * F.mse_loss(f, q.detach())
             )
-        return VQOutput(recon, recon_loss + codebook_loss, recon_loss, codebook_loss, qz.idx)
+        features = [f.detach() for f in qz.f]
+        return VQOutput(recon, recon_loss + codebook_loss, recon_loss, codebook_loss, qz.idx, features)
+
+    @torch.no_grad()
+    def quantize(self, x_bchw: Tensor, dataset: int) -> Quantized:
+        """Inference: Algorithm 1 on an unmasked input of any H, W (padded to the scale multiple)."""
+        padded, _ = pad_to_multiple(x_bchw, self.multiple)
+        return self.quantizer(self.body(self.in_convs[dataset](padded)), self.codebooks_of(dataset))
 
     @torch.no_grad()
     def reconstruct(self, x_bchw: Tensor, dataset: int) -> Tensor:
         """Inference: HSI -> codes -> HSI for any H, W (padded to the scale multiple, cropped back)."""
-        padded, (H, W) = pad_to_multiple(x_bchw, self.multiple)
-        z = self.body(self.in_convs[dataset](padded))
-        qz = self.quantizer(z, self.codebooks_of(dataset))
-        return self.out_convs[dataset](self.decoder(qz.q))[..., :H, :W]
+        H, W = x_bchw.shape[-2:]
+        return self.out_convs[dataset](self.decoder(self.quantize(x_bchw, dataset).q))[..., :H, :W]
 
     def moc(self) -> list[Tensor]:
         """Mixture of Codebooks: per scale (coarsest first), every dataset's codebook stacked, (n·K, d)."""

@@ -46,13 +46,17 @@ def _heads(x_bnc: Tensor, heads: int) -> Tensor:
 
 
 def quantized_attention(
-    q_bnc: Tensor, k_bnc: Tensor, v_bnc: Tensor, idx_bn: Tensor, num_codes: int, top_t: int, heads: int
+    q_bnc: Tensor, x_bnc: Tensor, w_kv: Tensor, idx_bn: Tensor, num_codes: int, top_t: int, heads: int
 ) -> Tensor:
-    """Attention of every pixel to the top-`top_t` clusters of its sample: (B, N, c)."""
+    """Attention of every pixel to the top-`top_t` clusters of its sample: (B, N, c).
+
+    Keys and values are linear in the input without bias, so a cluster's mean key and value are
+    `W_k`, `W_v` applied to the cluster's mean input: one cluster sum over `x`, then (2c, c) x T.
+    """
     B, n, c = q_bnc.shape
     slot_bn, n_bt = cluster_slots(idx_bn, num_codes, top_t)
-    k_btc = cluster_means(k_bnc, slot_bn, n_bt)
-    v_btc = cluster_means(v_bnc, slot_bn, n_bt)
+    kv_btc = cluster_means(x_bnc, slot_bn, n_bt) @ w_kv.t()
+    k_btc, v_btc = kv_btc[..., :c], kv_btc[..., c:]
     log_n_bt = n_bt.to(q_bnc.dtype).log()  # -inf for empty slots: they get no weight
     out_bhnc = F.scaled_dot_product_attention(
         _heads(q_bnc, heads), _heads(k_btc, heads), _heads(v_btc, heads), attn_mask=log_n_bt[:, None, None, :]
@@ -90,17 +94,23 @@ class GQA(nn.Module):
 
     def forward(self, x_bchw: Tensor, idx_bn: Tensor, num_codes: int) -> Tensor:
         B, c, H, W = x_bchw.shape
-        qkv = self.qkv(x_bchw)
-        qkv_bnc = pixels(qkv)
-        q, k, v = qkv_bnc[..., :c], qkv_bnc[..., c : 2 * c], qkv_bnc[..., 2 * c :]
         if self.full:
             if self.full_max_pixels < H * W:
                 raise ValueError(
                     f"full pixel attention is for small inputs only ({H}x{W} > "
                     f"{self.full_max_pixels} pixels); use quantized attention"
                 )
+            qkv_bnc = pixels(self.qkv(x_bchw))
+            q, k, v = qkv_bnc[..., :c], qkv_bnc[..., c : 2 * c], qkv_bnc[..., 2 * c :]
             out_bnc = full_attention(q, k, v, self.heads)
         else:
-            out_bnc = quantized_attention(q, k, v, idx_bn, num_codes, self.top_t, self.heads)
-        out = out_bnc.view(B, H, W, c).permute(0, 3, 1, 2)
-        return self.proj(out) + self.pos(qkv[:, 2 * c :])
+            # Keys are never needed per pixel (see `quantized_attention`); values only for `pos`.
+            w_q, w_kv = self.qkv.weight[:c], self.qkv.weight[c:]
+            q_map, v = F.conv2d(x_bchw, w_q), F.conv2d(x_bchw, w_kv[c:])
+            out_bnc = quantized_attention(
+                pixels(q_map), pixels(x_bchw), w_kv.flatten(1), idx_bn, num_codes, self.top_t, self.heads
+            )
+            return self.proj(out_bnc.view(B, H, W, c).permute(0, 3, 1, 2)) + self.pos(v)
+        return self.proj(out_bnc.view(B, H, W, c).permute(0, 3, 1, 2)) + self.pos(
+            v.reshape(B, H, W, c).permute(0, 3, 1, 2)
+        )

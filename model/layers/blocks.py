@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from model.layers.attention import GQA
 from model.layers.ga import GAGamma, GALog
+from model.layers.vq import pixels
 
 
 def conv3x3(cin: int, cout: int) -> nn.Conv2d:
@@ -24,6 +25,33 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(F.gelu(self.conv1(x)))
+
+
+class SplitPointwise(nn.Conv2d):
+    """A 1x1 conv over the channel concatenation of several maps, without building the concatenation.
+
+    Same parameters as `nn.Conv2d(sum(parts), cout, 1)`; on channels-last maps each part is a
+    (pixels, channels) matrix, so the conv is a sum of GEMMs accumulated in place.
+    """
+
+    def __init__(self, parts: tuple[int, ...], cout: int) -> None:
+        super().__init__(sum(parts), cout, 1)
+        self.parts = parts
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        if len(xs) != len(self.parts) or any(x.shape[1] != p for x, p in zip(xs, self.parts, strict=True)):
+            raise ValueError(f"expected maps with {self.parts} channels")
+        B, _, H, W = xs[0].shape
+        if not all(x.is_contiguous(memory_format=torch.channels_last) for x in xs):
+            return super().forward(torch.cat(xs, dim=1))
+        w = self.weight.flatten(1).t()  # (cin, cout)
+        assert self.bias is not None
+        out = torch.addmm(self.bias, pixels(xs[0]).reshape(-1, self.parts[0]), w[: self.parts[0]])
+        start = self.parts[0]
+        for x, p in zip(xs[1:], self.parts[1:], strict=True):
+            out = out.addmm(pixels(x).reshape(-1, p), w[start : start + p])
+            start += p
+        return out.view(B, H, W, -1).permute(0, 3, 1, 2)
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -44,12 +72,12 @@ class GAFFN(nn.Module):
         self.dw = nn.Conv2d(channels, 2 * channels, 3, padding=1, groups=channels)
         self.ga_log = GALog(channels, eps)
         self.ga_gamma = GAGamma(channels, eps)
-        self.out = nn.Conv2d(4 * channels, channels, 1)
+        self.out = SplitPointwise((channels, channels, 2 * channels), channels)
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.gelu(self.dw(self.inp(x)))
         h1, h2 = h.chunk(2, dim=1)
-        return self.out(torch.cat((self.ga_log(h1), self.ga_gamma(h2), h), dim=1))
+        return self.out(self.ga_log(h1), self.ga_gamma(h2), h)
 
 
 class GABlock(nn.Module):

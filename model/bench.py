@@ -1,0 +1,83 @@
+"""`mcga bench model`: parameters, GMACs and CPU latency of GANet-S2 against MST++ in one run.
+
+Both models run the same way: eager PyTorch under `torch.inference_mode`, batch 1, the current
+thread settings; each latency is the median of `repeats` runs after `warmup` runs. GMACs come
+from torch's FLOP counter plus, for GANet, the nearest-codeword searches (faiss runs them outside
+torch, so they are counted analytically: pixels x codewords x d per search).
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from model.ganet import GANet
+
+
+def search_macs(net: GANet, height: int, width: int) -> int:
+    """MACs of GANet's three nearest-codeword searches per level at an H x W input."""
+    m = net.cfg.multiple
+    H, W = -(-height // m) * m, -(-width // m) * m
+    return sum(
+        3 * (H >> j) * (W >> j) * net.codebook(j).shape[0] * net.cfg.latent_dim for j in range(net.cfg.scales)
+    )
+
+
+def gmacs(model: nn.Module, size: int) -> float:
+    x = torch.rand(1, 3, size, size)
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(x)
+    macs = counter.get_total_flops() / 2
+    if isinstance(model, GANet):
+        macs += search_macs(model, size, size)
+    return macs / 1e9
+
+
+def latency_ms(fn: Callable[[], Any], warmup: int = 1, repeats: int = 5) -> float:
+    with torch.inference_mode():
+        for _ in range(warmup):
+            fn()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def bench_models(
+    models: dict[str, nn.Module], sizes: tuple[int, ...] = (256, 512), repeats: int = 5
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "torch": str(torch.__version__),
+        },
+        "mode": "eager, inference_mode, batch 1, float32",
+    }
+    for name, model in models.items():
+        model.eval()
+        entry: dict[str, Any] = {
+            "params": sum(p.numel() for p in model.parameters()),
+            "gmac_256": round(gmacs(model, 256), 2),
+        }
+        for s in sizes:
+            x = torch.rand(1, 3, s, s)
+            entry[f"ms_{s}"] = round(latency_ms(partial(model, x), repeats=repeats), 1)
+        result[name] = entry
+    if "ganet_s2" in result and "mstpp" in result:
+        result["ratios"] = {
+            f"mstpp_over_ganet_s2_{s}": round(result["mstpp"][f"ms_{s}"] / result["ganet_s2"][f"ms_{s}"], 2)
+            for s in sizes
+        }
+    return result

@@ -1,0 +1,159 @@
+"""`mcga`: train, evaluate, benchmark, reconstruct and serve from one command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+DEFAULT_DATA = Path("../shared/data")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from model.train.pipeline import Recipe, train_all
+
+    recipe = Recipe(
+        stage1_steps=args.stage1_steps,
+        stage2_steps=args.stage2_steps,
+        batch=args.batch,
+        patch=args.patch,
+        synthetic_cubes=args.synthetic,
+        seed=args.seed,
+    )
+    path = train_all(args.data, args.out, args.export, recipe)
+    logging.getLogger("mcga").info("weights written to %s", path)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from model.evaluate_cli import run_eval
+
+    return run_eval(args)
+
+
+def _bench_model(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from model.bench import bench_models
+    from model.checkpoint import BUNDLED_WEIGHTS, load_checkpoint
+    from model.config import GANetConfig
+    from model.ganet import GANet
+    from model.mstpp import MSTPlusPlus
+    from model.runtime import keep_freed_memory
+
+    keep_freed_memory()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    weights = args.weights or (BUNDLED_WEIGHTS if BUNDLED_WEIGHTS.exists() else None)
+    ganet = load_checkpoint(weights).model if weights else GANet(GANetConfig())
+    result = bench_models({"ganet_s2": ganet, "mstpp": MSTPlusPlus()}, repeats=args.repeats)
+    result["ganet_weights"] = str(weights) if weights else "random init (default config)"
+    text = json.dumps(result, indent=2)
+    if args.json in (None, "-"):
+        print(text)
+    else:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+        print(text)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from service.main import serve  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        logging.getLogger("mcga").error(
+            "the service is not built yet (issues 4-5): `mcga serve` will start it on embedded defaults"
+        )
+        return 2
+    result: int = serve(args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mcga", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train models on real data")
+    train_sub = train.add_subparsers(dest="what", required=True)
+    t_all = train_sub.add_parser("all", help="stage 1 -> MoC -> stage 2: the bundled-weights recipe")
+    from model.train.pipeline import Recipe
+
+    r = Recipe()
+    t_all.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a shared/data-style folder")
+    t_all.add_argument(
+        "--out", type=Path, default=Path("runs/train"), help="run folder (logs, resumable state)"
+    )
+    t_all.add_argument("--export", type=Path, default=None, help="also write the final checkpoint here")
+    t_all.add_argument("--stage1-steps", type=int, default=r.stage1_steps)
+    t_all.add_argument("--stage2-steps", type=int, default=r.stage2_steps)
+    t_all.add_argument("--batch", type=int, default=r.batch)
+    t_all.add_argument("--patch", type=int, default=r.patch)
+    t_all.add_argument("--synthetic", type=int, default=r.synthetic_cubes, help="synthetic cubes (0: none)")
+    t_all.add_argument("--seed", type=int, default=r.seed)
+    t_all.set_defaults(func=_train)
+
+    ev = sub.add_parser(
+        "eval", help="NTIRE metrics on rendered CAVE-layout scenes under the paper's protocols"
+    )
+    ev.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="GANet/MST++ checkpoint or root-poly .npz (default: the bundled weights)",
+    )
+    ev.add_argument("--data", type=Path, default=DEFAULT_DATA / "cave", help="a folder of CAVE-layout scenes")
+    ev.add_argument(
+        "--split",
+        choices=("val", "train", "all"),
+        default="val",
+        help="the documented validation scenes (all scenes when the folder has none of them)",
+    )
+    ev.add_argument(
+        "--camera",
+        type=Path,
+        default=None,
+        help="response .npz (`filters` (31,3) or `ssf`); default: the model's training camera",
+    )
+    ev.add_argument("--camera-index", type=int, default=None, help="which camera of an `ssf` file")
+    ev.add_argument("--protocols", default="plain,mixed,bright+10,bright-10,bright+10+tta,bright-10+tta")
+    ev.add_argument("--tta-steps", type=int, default=10)
+    ev.add_argument("--json", action="store_true", help="print one JSON object (mean, images, protocols)")
+    ev.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
+    ev.add_argument("--report", type=Path, default=None, help="write a PNG report per image here")
+    ev.set_defaults(func=_eval)
+
+    bench = sub.add_parser("bench", help="benchmarks (reported, never asserted)")
+    bench_sub = bench.add_subparsers(dest="what", required=True)
+    b_model = bench_sub.add_parser("model", help="GANet-S2 vs MST++: params, GMACs, CPU latency")
+    b_model.add_argument("--weights", type=Path, default=None)
+    b_model.add_argument("--json", default=None, help="write the JSON result here ('-': standard output)")
+    b_model.add_argument("--repeats", type=int, default=5)
+    b_model.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    b_model.set_defaults(func=_bench_model)
+
+    serve = sub.add_parser("serve", help="run the REST + gRPC service")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--http-port", type=int, default=None)
+    serve.add_argument("--grpc-port", type=int, default=None)
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The `mcga eval` command: load weights, render the scenes through a camera, run the protocols."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model.baselines import RootPolyRegression
+from model.checkpoint import BUNDLED_WEIGHTS, load_checkpoint
+from model.config import CAVE_WAVELENGTHS
+from model.data import list_cave_scenes, read_cave
+from model.data.spectra import CameraResponse
+from model.evaluate import (
+    Predictor,
+    camera_from_file,
+    camera_from_metadata,
+    evaluate,
+    model_predictor,
+    render_pairs,
+    rootpoly_predictor,
+    tta_predictor,
+)
+from model.ganet import GANet
+from model.train.sources import CAVE_VAL_SCENES, DEFAULT_CAMERA, cameras
+
+log = logging.getLogger(__name__)
+
+
+def scene_dirs(data: Path, split: str) -> list[Path]:
+    scenes = list_cave_scenes(data)
+    if split == "all":
+        return scenes
+    is_val = [p.name.removesuffix("_ms") in CAVE_VAL_SCENES for p in scenes]
+    chosen = [p for p, v in zip(scenes, is_val, strict=True) if v == (split == "val")]
+    if not chosen:
+        log.info("%s has none of the documented %s scenes: evaluating all %d", data, split, len(scenes))
+        return scenes
+    return chosen
+
+
+def load_predictors(weights: Path, tta_steps: int) -> tuple[Predictor, Predictor | None, dict[str, Any]]:
+    """(plain predictor, TTA predictor or None, metadata) for a checkpoint or a root-poly .npz."""
+    if weights.suffix == ".npz":
+        with np.load(weights, allow_pickle=False) as npz:
+            reg = RootPolyRegression.from_state_dict({k: npz[k] for k in npz.files})
+        return rootpoly_predictor(reg), None, {"name": "root-poly", "wavelengths_nm": list(CAVE_WAVELENGTHS)}
+    ck = load_checkpoint(weights)
+    tta = tta_predictor(ck.model, tta_steps) if isinstance(ck.model, GANet) else None
+    meta = {"name": ck.kind, "wavelengths_nm": list(CAVE_WAVELENGTHS), **ck.metadata, "version": ck.version}
+    return model_predictor(ck.model), tta, meta
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    torch.manual_seed(0)
+    weights: Path = args.weights or BUNDLED_WEIGHTS
+    plain, tta, meta = load_predictors(weights, args.tta_steps)
+    camera: CameraResponse
+    if args.camera is not None:
+        camera = camera_from_file(args.camera, args.camera_index)
+    elif "camera" in meta:
+        camera = camera_from_metadata(meta)
+    else:
+        camera = (
+            cameras(args.data.parent / "cameras")[0]
+            if (args.data.parent / "cameras").is_dir()
+            else camera_from_file(Path("../shared/data/cameras/cie_1964_w_gain.npz"))
+        )
+    pairs = render_pairs([read_cave(p) for p in scene_dirs(args.data, args.split)], camera)
+    results: dict[str, Any] = {}
+    for protocol in [p.strip() for p in args.protocols.split(",") if p.strip()]:
+        if protocol.endswith("+tta") and tta is None:
+            continue
+        predict = tta if protocol.endswith("+tta") and tta is not None else plain
+        report = args.report / protocol if args.report is not None and protocol == "plain" else None
+        results[protocol] = evaluate(predict, pairs, protocol, report, meta["wavelengths_nm"])
+        log.info("%s: %s", protocol, results[protocol]["mean"])
+    first = next(iter(results.values()))
+    out = {
+        "weights": str(weights),
+        "model": meta.get("name"),
+        "camera": camera.name
+        if args.camera is not None
+        else meta.get("camera", {}).get("name", DEFAULT_CAMERA),
+        "scenes": [p.name for p in pairs],
+        "tta_steps": args.tta_steps,
+        "protocol": first["protocol"],
+        "mean": first["mean"],
+        "images": first["images"],
+        "protocols": {k: v["mean"] for k, v in results.items()},
+    }
+    text = json.dumps(out, indent=None if args.json else 2)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(text)
+    return 0
