@@ -7,6 +7,7 @@ DistributedDataParallel (gloo on CPU, NCCL on CUDA) when `WORLD_SIZE` > 1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -107,9 +108,30 @@ class RunLog:
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()})
             self.write({"event": "step", "step": step, **metrics})
 
-    def close(self, summary: dict[str, Any]) -> None:
+    def close(self, summary: dict[str, Any], model: torch.nn.Module | None = None) -> None:
+        """End the run; with a model, record every rank's parameter checksum (DDP ranks must agree)."""
         self.bar.close()
+        if model is not None:
+            summary = {**summary, "rank_checksums": rank_checksums(model)}
         self.write({"event": "end", **summary})
+
+
+def parameter_checksum(model: torch.nn.Module) -> str:
+    """SHA-256 over every parameter's bytes, in name order."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def rank_checksums(model: torch.nn.Module) -> list[str]:
+    mine = parameter_checksum(model)
+    if not dist.is_initialized():
+        return [mine]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, mine)
+    return [str(g) for g in gathered]
 
 
 def save_state(

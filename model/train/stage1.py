@@ -120,7 +120,7 @@ def train_stage1(
         run.step(step, metrics, loop.log_every)
         if d.main and ((step + 1) % loop.ckpt_every == 0 or step + 1 == loop.steps):
             save_state(state_path, step + 1, vq, opt)
-    run.close({"steps": loop.steps})
+    run.close({"steps": loop.steps}, vq)
     return vq
 
 

@@ -91,5 +91,5 @@ def train_rgb2hsi(
             save_state(state_path, step + 1, model, opt)
     if isinstance(model, GANet):
         model.set_replacement(1.0)
-    run.close({"steps": loop.steps})
+    run.close({"steps": loop.steps}, model)
     return model.eval()
