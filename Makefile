@@ -39,7 +39,7 @@ train: setup
 	$(BIN)/mcga train all --data $(DATA) --out runs/train
 
 eval: setup
-	$(BIN)/mcga eval --data $(DATA)/cave --split val --json
+	$(BIN)/mcga eval --data $(DATA)/cave --split val --out runs/eval/bundled.json --report runs/eval/report
 
 weights: setup
 	$(BIN)/mcga train all --data $(DATA) --out runs/weights --export model/weights/mcga_s2.pt

@@ -27,6 +27,14 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from model.train.compare import CompareBudget, train_compare
+
+    budget = CompareBudget(steps=args.steps, synthetic_cubes=args.synthetic)
+    train_compare(args.data, args.stage1, args.out, budget)
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from model.evaluate_cli import run_eval
 
@@ -97,6 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     t_all.add_argument("--synthetic", type=int, default=r.synthetic_cubes, help="synthetic cubes (0: none)")
     t_all.add_argument("--seed", type=int, default=r.seed)
     t_all.set_defaults(func=_train)
+    t_cmp = train_sub.add_parser("compare", help="GANet-S2 vs MST++ vs root-poly on the same data and budget")
+    t_cmp.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    t_cmp.add_argument(
+        "--stage1",
+        type=Path,
+        default=Path("runs/weights/stage1_vqvae.pt"),
+        help="a trained stage-1 checkpoint (from `mcga train all`)",
+    )
+    t_cmp.add_argument("--out", type=Path, default=Path("runs/compare"))
+    t_cmp.add_argument("--steps", type=int, default=2000)
+    t_cmp.add_argument("--synthetic", type=int, default=r.synthetic_cubes)
+    t_cmp.set_defaults(func=_compare)
 
     ev = sub.add_parser(
         "eval", help="NTIRE metrics on rendered CAVE-layout scenes under the paper's protocols"

@@ -1,0 +1,88 @@
+"""`mcga train compare`: GANet-S2, MST++ and root-polynomial regression on the same data and budget.
+
+Same CAVE training scenes, same rendering and augmentation, same loss (Charbonnier), same number of
+steps, batch and patch size for the two networks; GANet-S2 reuses a trained stage 1. The root-
+polynomial regression (the classical floor) is fitted in closed form on every training pixel
+rendered through each camera of the set.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model.baselines import RootPolyRegression
+from model.checkpoint import load_checkpoint, save_checkpoint
+from model.config import GANetConfig, MSTPPConfig
+from model.data import render_rgb
+from model.mstpp import MSTPlusPlus
+from model.train.loop import LoopConfig, setup_distributed
+from model.train.pipeline import stage2_data
+from model.train.sources import cameras, cave_split, stage1_sources
+from model.train.stage1 import assemble_moc, code_usage
+from model.train.stage2 import build_ganet, predict_ganet, predict_tensor, train_rgb2hsi
+from model.vqvae import VQVAE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompareBudget:
+    steps: int = 2000
+    batch: int = 8
+    patch: int = 64
+    ganet_lr: float = 1e-3
+    mstpp_lr: float = 4e-4  # MST++'s published learning rate
+    rootpoly_degree: int = 3
+    synthetic_cubes: int = 16  # must match the stage 1 being reused
+    seed: int = 0
+
+
+def fit_rootpoly(data_root: Path, degree: int) -> RootPolyRegression:
+    train, _ = cave_split(data_root / "cave")
+    _, cams = cameras(data_root / "cameras")
+    rgbs, hsis = [], []
+    for cam in cams:
+        for cube in train[:: max(1, len(cams) // 4)] if cam is not cams[0] else train:
+            rgbs.append(torch.from_numpy(np.clip(render_rgb(cube.data, cam), 0, 1)))
+            hsis.append(torch.from_numpy(cube.data))
+    return RootPolyRegression.fit(rgbs, hsis, degree=degree, ridge=1e-6)
+
+
+def train_compare(data_root: Path, stage1: Path, out: Path, budget: CompareBudget) -> dict[str, Any]:
+    d = setup_distributed()
+    out.mkdir(parents=True, exist_ok=True)
+    minutes: dict[str, float] = {}
+    data = stage2_data(data_root, budget.patch, budget.seed)
+
+    t = time.time()
+    reg = fit_rootpoly(data_root, budget.rootpoly_degree)
+    state = reg.state_dict()
+    np.savez(out / "rootpoly.npz", degree=state["degree"].numpy(), weight=state["weight"].numpy())
+    minutes["rootpoly"] = round((time.time() - t) / 60, 2)
+
+    vq = load_checkpoint(stage1).model
+    assert isinstance(vq, VQVAE)
+    sources = stage1_sources(data_root, synthetic=budget.synthetic_cubes, seed=budget.seed)
+    moc, _ = assemble_moc(vq, code_usage(vq.eval(), sources))
+    for name, model, predict, lr in (
+        ("ganet_s2", build_ganet(vq, moc, "cave", GANetConfig()), predict_ganet, budget.ganet_lr),
+        ("mstpp", MSTPlusPlus(MSTPPConfig()), predict_tensor, budget.mstpp_lr),
+    ):
+        torch.manual_seed(budget.seed)
+        t = time.time()
+        loop = LoopConfig(budget.steps, budget.batch, budget.patch, lr, seed=budget.seed)
+        trained = train_rgb2hsi(model, predict, data, loop, out, d, name)
+        minutes[name] = round((time.time() - t) / 60, 2)
+        if d.main:
+            save_checkpoint(
+                out / f"{name}.pt", trained, {"budget": budget.__dict__, "minutes": minutes[name]}
+            )
+    log.info("training minutes: %s", minutes)
+    return minutes
