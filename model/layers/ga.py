@@ -13,11 +13,19 @@ import torch
 from torch import Tensor, nn
 
 
+def minmax_affine(y_bchw: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """(scale, shift), each (B, c, 1, 1), with `y * scale + shift` the per-sample, per-channel min-max
+    normalisation over H x W to [0, 1]: one reduction pass, and the affine folds into the next op."""
+    B, c = y_bchw.shape[:2]
+    lo, hi = y_bchw.permute(0, 2, 3, 1).reshape(B, -1, c).aminmax(dim=1)
+    scale = 1.0 / (hi - lo + eps)
+    return scale.view(B, c, 1, 1), (-lo * scale).view(B, c, 1, 1)
+
+
 def minmax_normalise(y_bchw: Tensor, eps: float) -> Tensor:
     """Per-sample, per-channel min-max normalisation over H x W to [0, 1]."""
-    lo = y_bchw.amin(dim=(2, 3), keepdim=True)
-    hi = y_bchw.amax(dim=(2, 3), keepdim=True)
-    return (y_bchw - lo) / (hi - lo + eps)
+    scale, shift = minmax_affine(y_bchw, eps)
+    return torch.addcmul(shift, y_bchw, scale)
 
 
 class GAOperation(nn.Module):
@@ -48,7 +56,11 @@ class GALog(GAOperation):
         lo = a_bc.amin(dim=1, keepdim=True)
         hi = a_bc.amax(dim=1, keepdim=True)
         a1_bc11 = (1.0 + 4.0 * (a_bc - lo) / (hi - lo + self.eps))[:, :, None, None]
-        return torch.log1p(a1_bc11 * minmax_normalise(y_bchw, self.eps)) / torch.log1p(a1_bc11)
+        scale, shift = minmax_affine(y_bchw, self.eps)
+        return (
+            torch.log1p(torch.addcmul(a1_bc11 * shift, y_bchw, a1_bc11 * scale))
+            * torch.log1p(a1_bc11).reciprocal()
+        )
 
 
 class GAGamma(GAOperation):
@@ -56,4 +68,5 @@ class GAGamma(GAOperation):
 
     def forward(self, y_bchw: Tensor) -> Tensor:
         g_bc11 = (self.channels * self.channel_weights(y_bchw)).clamp(0.1, 10.0)[:, :, None, None]
-        return (minmax_normalise(y_bchw, self.eps) + self.eps).pow(g_bc11)
+        scale, shift = minmax_affine(y_bchw, self.eps)
+        return torch.addcmul(shift + self.eps, y_bchw, scale).pow(g_bc11)
