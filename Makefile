@@ -46,3 +46,6 @@ weights: setup
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache runs
+
+proto: setup
+	$(BIN)/python -m service.grpc.codegen
