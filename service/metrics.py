@@ -1,0 +1,64 @@
+"""Prometheus objects of one server instance, in their own registry (tests build several engines).
+
+Names follow Prometheus conventions with an `mcga_` prefix; the front ends expose `registry`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_BATCH = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+_ENTROPY = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0)
+_REPROJECTION = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5)
+
+
+class Metrics:
+    """Every metric of the engine, the session store and the core."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.queue_depth = Gauge("mcga_queue_depth", "Frames waiting for a batch", registry=r)
+        self.batch_size = Histogram("mcga_batch_size", "Frames per forward pass", buckets=_BATCH, registry=r)
+        self.queue_seconds = Histogram(
+            "mcga_queue_duration_seconds", "Time from submission to batch start", buckets=_LATENCY, registry=r
+        )
+        self.inference_seconds = Histogram(
+            "mcga_inference_duration_seconds", "Worker time of one batch", buckets=_LATENCY, registry=r
+        )
+        self.tta_seconds = Histogram(
+            "mcga_tta_duration_seconds", "Adaptation share of one batch", buckets=_LATENCY, registry=r
+        )
+        self.request_seconds = Histogram(
+            "mcga_request_duration_seconds", "Core time of one request", buckets=_LATENCY, registry=r
+        )
+        self.requests = Counter("mcga_requests", "Requests by outcome", ["outcome"], registry=r)
+        self.dropped = Counter(
+            "mcga_queue_dropped", "Queued frames dropped before running", ["reason"], registry=r
+        )
+        self.tta_steps = Counter("mcga_tta_steps", "Frames by TTA outcome", ["outcome"], registry=r)
+        self.tta_entropy = Histogram(
+            "mcga_tta_entropy", "Codebook-query entropy of adapting frames", buckets=_ENTROPY, registry=r
+        )
+        self.session_ops = Counter(
+            "mcga_session_store_operations", "Session-store calls by result", ["op", "result"], registry=r
+        )
+        self.session_errors = Counter(
+            "mcga_session_store_errors", "Session-store failures and timeouts", ["op"], registry=r
+        )
+        self.breaker_open = Gauge(
+            "mcga_session_store_breaker_open", "1 while the store's circuit breaker is open", registry=r
+        )
+        self.reprojection_error = Histogram(
+            "mcga_reprojection_error",
+            "RMSE between input RGB and the predicted cube projected through the training camera",
+            buckets=_REPROJECTION,
+            registry=r,
+        )
+        self.device_memory = Gauge(
+            "mcga_device_memory_bytes", "Accelerator memory (CUDA only)", ["kind"], registry=r
+        )
+        self.model_info = Gauge(
+            "mcga_model_info", "Served weights (value 1)", ["version", "device"], registry=r
+        )

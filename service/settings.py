@@ -1,0 +1,78 @@
+"""Service settings: one pydantic-settings class, read from `MCGA_*` variables (and `REDIS_URL`).
+
+Built once in the app factory and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "model" / "weights" / "mcga_s2.pt"
+
+Dtype = Literal["float32", "float16", "bfloat16"]
+
+
+class Settings(BaseSettings):
+    """Every knob of the server, validated at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="MCGA_", extra="forbid", frozen=True)
+
+    # Model and device
+    weights: Path = Field(default=BUNDLED_WEIGHTS, description="the GANet checkpoint served")
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N'")
+    dtype: Dtype = Field(default="float32", description="compute precision; float16/bfloat16 only on CUDA")
+    torch_threads: int = Field(
+        default=0, ge=0, description="worker's intra-op CPU threads (0: torch default)"
+    )
+    warmup_size: int = Field(default=64, ge=0, description="side of the warm-up image; 0 skips warm-up")
+
+    # Batching
+    max_batch: int = Field(default=8, ge=1, description="most frames in one forward pass")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="longest wait of a frame for company")
+    max_queue: int = Field(default=64, ge=1, description="queued frames beyond which requests get 429")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="server-side deadline of one request")
+    max_image_pixels: int = Field(default=4096 * 4096, ge=1, description="largest accepted H*W")
+
+    # Tiling: frames with a side above tile_size run as overlapping tiles, blended
+    tile_size: int = Field(default=512, ge=16)
+    tile_overlap: int = Field(default=32, ge=0)
+    tile_batch: int = Field(default=4, ge=1, description="tiles of one frame per forward pass")
+
+    # Test-time adaptation
+    default_tta_steps: int = Field(default=1, ge=0, description="steps per frame of a session when not asked")
+    max_tta_steps: int = Field(default=8, ge=0, description="cap on the steps one request may ask for")
+
+    # Sessions
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    redis_key_prefix: str = "mcga:session:"
+    redis_op_timeout_s: float = Field(
+        default=0.25, gt=0, description="per-operation budget before Redis counts as down"
+    )
+    redis_connect_timeout_s: float = Field(default=0.5, gt=0)
+    breaker_failures: int = Field(default=3, ge=1, description="consecutive failures opening the breaker")
+    breaker_reset_s: float = Field(default=5.0, gt=0, description="how long an open breaker skips the store")
+    store_fallback: Literal["local", "skip"] = Field(
+        default="local", description="Redis down: adapt on a local copy, or serve unadapted ('skip')"
+    )
+    session_ttl_s: float = Field(default=3600.0, gt=0)
+    session_max_bytes: int = Field(default=1 << 20, ge=1024, description="size cap of one serialised session")
+    session_cas_retries: int = Field(default=4, ge=0, description="re-runs of a frame that lost a CAS race")
+    memory_store_max_bytes: int = Field(
+        default=256 << 20, ge=1 << 20, description="in-process session budget"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if 2 * self.tile_overlap >= self.tile_size:
+            raise ValueError("tile_overlap must be less than half of tile_size")
+        if self.max_image_pixels < self.warmup_size**2:
+            raise ValueError("max_image_pixels is smaller than the warm-up image")
+        return self
+
+    @property
+    def max_wait_s(self) -> float:
+        return self.max_wait_ms / 1000.0

@@ -1,0 +1,184 @@
+"""Fixtures for the service's integration tests: tiny GANet checkpoints, settings, real Redis.
+
+Redis tests use the server on 127.0.0.1:6379 (each test under its own key prefix, removed after);
+tests that must stop Redis start their own `redis-server` on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+import torch
+
+from model.checkpoint import save_checkpoint
+from model.config import GANetConfig
+from model.ganet import GANet
+from service.settings import Settings
+
+WAVELENGTHS = [400.0 + 10 * i for i in range(31)]
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def tiny_ganet(seed: int) -> GANet:
+    torch.manual_seed(seed)
+    cfg = GANetConfig(
+        latent_dim=16, moc_sizes=(32, 32), encoder_blocks=(1, 1), decoder_blocks=(1, 1), top_t=8
+    )
+    return GANet(cfg).eval()
+
+
+def camera_response(seed: int = 0) -> np.ndarray:
+    """A (31, 3) response whose rendering of a [0, 1] cube stays in [0, 1]."""
+    r = np.random.default_rng(seed).random((31, 3))
+    return r / r.sum(axis=0, keepdims=True)
+
+
+def write_weights(path: Path, seed: int) -> Path:
+    meta: dict[str, Any] = {
+        "wavelengths_nm": WAVELENGTHS,
+        "camera": {"name": "test-camera", "response": camera_response().tolist()},
+    }
+    return save_checkpoint(path, tiny_ganet(seed), meta)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_torch_threads() -> Iterator[None]:
+    """Engines here run torch on one thread (fast on a shared CPU); leave other tests as found."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_weights(tmp_path_factory.mktemp("weights") / "tiny.pt", seed=0)
+
+
+@pytest.fixture(scope="session")
+def other_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_weights(tmp_path_factory.mktemp("weights") / "other.pt", seed=1)
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tiny_weights: Path) -> SettingsFactory:
+    """Settings for a small, fast engine; keyword arguments override."""
+
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "weights": tiny_weights,
+            "warmup_size": 16,
+            "torch_threads": 1,
+            "max_wait_ms": 2.0,
+            "tile_size": 64,
+            "tile_overlap": 8,
+            "redis_url": None,
+        }
+        return Settings(**(base | overrides))
+
+    return make
+
+
+def rgb_frames(n: int, height: int = 16, width: int = 16, seed: int = 0) -> list[np.ndarray]:
+    """`n` random linear-RGB frames."""
+    rng = np.random.default_rng(seed)
+    return [rng.random((height, width, 3), dtype=np.float32) for _ in range(n)]
+
+
+@pytest.fixture
+def frames() -> Callable[..., list[np.ndarray]]:
+    return rgb_frames
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must provide it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def shared_redis() -> Iterator[tuple[str, str]]:
+    """(url, key prefix) on the shared Redis; the prefix's keys are deleted afterwards."""
+    client = redis.Redis.from_url(SHARED_REDIS)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        _unavailable("Redis is not running on 127.0.0.1:6379")
+    prefix = f"mcga-test:{uuid.uuid4().hex}:"
+    yield SHARED_REDIS, prefix
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisProcess:
+    """A private `redis-server` (no persistence) that a test may stop and start again."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port, self.workdir = port, workdir
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.wait(timeout=10)
+            self._proc = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port)
+
+
+@pytest.fixture
+def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
+    if shutil.which("redis-server") is None:
+        _unavailable("redis-server is not installed")
+    server = RedisProcess(free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,141 @@
+"""The runner on a real (tiny) GANet: batched equals one at a time, per-session adaptation inside a
+mixed batch equals each session alone, stale sessions reset, tiled frames keep their shape."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.ganet import GANet
+from model.tta import TTAAdapter
+from service.engine.codec import decode_state, encode_state
+from service.engine.runner import Runner
+from service.engine.work import WorkItem, WorkOutput
+from service.errors import InvalidInputError, ModelLoadError, ServiceError
+from service.metrics import Metrics
+from service.settings import Settings
+
+Frames = Callable[..., list[np.ndarray]]
+
+
+@pytest.fixture(scope="module")
+def runner(tiny_weights: Path) -> Runner:
+    return Runner(
+        Settings(weights=tiny_weights, warmup_size=0, tile_size=64, tile_overlap=8, torch_threads=1),
+        Metrics(),
+    )
+
+
+def ok(out: WorkOutput | ServiceError) -> WorkOutput:
+    assert isinstance(out, WorkOutput), out
+    return out
+
+
+def one(runner: Runner, item: WorkItem) -> WorkOutput:
+    return ok(runner.run([item])[0])
+
+
+def test_batched_equals_one_at_a_time(runner: Runner, frames: Frames) -> None:
+    # 16x16 and 15x13 pad to the same shape and share a pass; 9x20 runs in a group of its own.
+    rgbs = [*frames(2, 16, 16), *frames(1, 15, 13, seed=1), *frames(1, 9, 20, seed=2)]
+    batched = [ok(o) for o in runner.run([WorkItem(x) for x in rgbs])]
+    for rgb, out in zip(rgbs, batched, strict=True):
+        alone = one(runner, WorkItem(rgb))
+        assert out.cube_hwc.shape == (*rgb.shape[:2], 31)
+        np.testing.assert_allclose(out.cube_hwc, alone.cube_hwc, rtol=1e-4, atol=1e-5)
+        assert out.outcome == "none" and out.state is None and out.reprojection_error is not None
+
+
+def adapted_blob(runner: Runner, rgb: np.ndarray, steps: int) -> bytes:
+    blob: bytes | None = None
+    for _ in range(steps):
+        blob = one(runner, WorkItem(rgb, session=True, state=blob, steps=1)).state
+    assert blob is not None
+    return blob
+
+
+def test_mixed_batch_adapts_each_session_as_alone(runner: Runner, frames: Frames) -> None:
+    rgbs = frames(5, 16, 16, seed=3)
+    a = adapted_blob(runner, rgbs[0], 2)
+    items = [
+        WorkItem(rgbs[0], session=True, state=a, steps=1),  # a session with history
+        WorkItem(rgbs[1]),  # no session
+        WorkItem(rgbs[2], session=True, state=None, steps=2),  # a new session, two steps
+        WorkItem(rgbs[3], steps=2),  # one-shot adaptation
+        WorkItem(rgbs[4], session=True, state=a, steps=0),  # a session used without adapting
+    ]
+    batched = [ok(o) for o in runner.run(items)]
+    assert [o.outcome for o in batched] == ["adapted", "none", "adapted", "adapted", "none"]
+    assert [o.step for o in batched] == [3, None, 2, None, 2]
+    assert batched[4].state is None and batched[3].state is None
+    for item, out in zip(items, batched, strict=True):
+        alone = one(runner, item)
+        np.testing.assert_allclose(out.cube_hwc, alone.cube_hwc, rtol=1e-4, atol=1e-5)
+        assert out.outcome == alone.outcome and out.step == alone.step
+        if out.state is not None:
+            assert alone.state is not None
+            mine, theirs = decode_state(out.state).state, decode_state(alone.state).state
+            for name, value in mine.params.items():
+                torch.testing.assert_close(value, theirs.params[name], rtol=1e-4, atol=1e-6)
+
+
+def test_session_output_uses_its_parameters(runner: Runner, frames: Frames) -> None:
+    rgb = frames(1, 16, 16, seed=4)[0]
+    net = load_checkpoint(runner.settings.weights).model
+    assert isinstance(net, GANet)
+    adapter = TTAAdapter(net)
+    state = adapter.initial_state()
+    for _ in range(3):
+        next_state = adapter.run(torch.from_numpy(rgb).permute(2, 0, 1)[None], [state], [True]).states[0]
+        assert next_state is not None
+        state = next_state
+    blob = encode_state(state, runner.version)
+    expected = adapter.run(torch.from_numpy(rgb).permute(2, 0, 1)[None], [state], [False]).hsi
+    out = one(runner, WorkItem(rgb, session=True, state=blob, steps=0))
+    np.testing.assert_allclose(out.cube_hwc, expected[0].permute(1, 2, 0).numpy(), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(out.cube_hwc, one(runner, WorkItem(rgb)).cube_hwc, atol=1e-6)
+
+
+def test_state_of_other_weights_is_reset_not_injected(runner: Runner, frames: Frames) -> None:
+    rgb = frames(1, 16, 16, seed=5)[0]
+    blob = adapted_blob(runner, rgb, 2)
+    foreign = encode_state(decode_state(blob).state, "some-other-model")
+    out = one(runner, WorkItem(rgb, session=True, state=foreign, steps=1))
+    assert out.outcome == "reset" and out.step == 1 and out.state is not None
+    state = decode_state(out.state)
+    assert state.model_version == runner.version and state.state.resets == 1
+    # The frame was computed with the trained parameters, exactly as without a session.
+    np.testing.assert_allclose(out.cube_hwc, one(runner, WorkItem(rgb)).cube_hwc, rtol=1e-4, atol=1e-5)
+    garbage = one(runner, WorkItem(rgb, session=True, state=b"not a state", steps=0))
+    assert garbage.outcome == "reset" and garbage.state is not None
+
+
+def test_tiled_frame_adapts_and_keeps_shape(runner: Runner, frames: Frames) -> None:
+    rgb = frames(1, 150, 97, seed=6)[0]
+    out = one(runner, WorkItem(rgb, session=True, steps=1))
+    assert out.tiled and out.cube_hwc.shape == (150, 97, 31) and out.outcome == "adapted" and out.step == 1
+    plain = one(runner, WorkItem(rgb))
+    # A stream frame's output uses the parameters from before its step: the trained ones here.
+    np.testing.assert_allclose(out.cube_hwc, plain.cube_hwc, rtol=1e-5, atol=1e-6)
+    assert np.isfinite(out.cube_hwc).all() and out.reprojection_error is not None
+
+
+def test_bad_values_fail_only_their_item(runner: Runner, frames: Frames) -> None:
+    good, bad, high = frames(3, 16, 16, seed=7)
+    bad[3, 3, 0] = np.nan
+    high[0, 0, 0] = 255.0
+    results = runner.run([WorkItem(good), WorkItem(bad), WorkItem(high)])
+    assert isinstance(results[0], WorkOutput)
+    assert isinstance(results[1], InvalidInputError) and isinstance(results[2], InvalidInputError)
+
+
+def test_unservable_weights_are_refused(tmp_path: Path, tiny_weights: Path) -> None:
+    with pytest.raises(ModelLoadError):
+        Runner(Settings(weights=tmp_path / "missing.pt"), Metrics())
+    with pytest.raises(ModelLoadError, match="session_max_bytes"):
+        Runner(Settings(weights=tiny_weights, session_max_bytes=2048), Metrics())
