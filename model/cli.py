@@ -31,7 +31,7 @@ def _compare(args: argparse.Namespace) -> int:
     from model.train.compare import CompareBudget, train_compare
 
     budget = CompareBudget(steps=args.steps, synthetic_cubes=args.synthetic)
-    train_compare(args.data, args.stage1, args.out, budget)
+    train_compare(args.data, args.stage1, args.out, budget, tuple(m.strip() for m in args.models.split(",")))
     return 0
 
 
@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a trained stage-1 checkpoint (from `mcga train all`)",
     )
     t_cmp.add_argument("--out", type=Path, default=Path("runs/compare"))
-    t_cmp.add_argument("--steps", type=int, default=2000)
+    t_cmp.add_argument("--steps", type=int, default=3000)
+    t_cmp.add_argument("--models", default="rootpoly,mstpp,ganet_s2", help="which of rootpoly,mstpp,ganet_s2")
     t_cmp.add_argument("--synthetic", type=int, default=r.synthetic_cubes)
     t_cmp.set_defaults(func=_compare)
 

@@ -36,6 +36,7 @@ class VQVAEConfig:
     codebook_size: int = 512
     mask_ratio: float = 0.5
     commitment: float = 0.25
+    normalized: bool = True  # l2-normalised features and codewords (see vqvae.py)
     charbonnier_eps: float = 1e-6
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class GANetConfig:
     latent_dim: int = 32
     scales: int = 2
     moc_sizes: tuple[int, ...] = (1024, 1024)
+    normalized: bool = True  # searches on l2-normalised vectors; must match the stage 1 it decodes with
     encoder_blocks: tuple[int, ...] = (1, 2)
     decoder_blocks: tuple[int, ...] = (1, 2)
     head_dim: int = 32

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model.config import GANetConfig
@@ -80,6 +81,11 @@ class GANet(nn.Module):
         """Gradual replacement weight `a` in [0, 1] (1 at inference)."""
         self.replace_alpha.fill_(min(1.0, max(0.0, alpha)))
 
+    def _code(self, level: int, x: Tensor) -> Tensor:
+        """P_j into codebook space (l2-normalised when the MoC is)."""
+        z: Tensor = self.to_code[level](x)
+        return F.normalize(z, dim=1) if self.cfg.normalized else z
+
     def codebook(self, level: int) -> Tensor:
         return self.moc[self.cfg.scales - 1 - level]
 
@@ -105,13 +111,13 @@ class GANet(nn.Module):
             if j:
                 feats = self.down[j - 1](feats)
             cb = self.codebook(j)
-            z = self.to_code[j](feats)
+            z = self._code(j, feats)
             idx_in = nearest_codeword(pixels(z), cb, chunk)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
             for blk in cast(nn.ModuleList, self.enc[j]):
                 feats = blk(feats, idx_in, cb.shape[0])
-            z = self.to_code[j](feats)
+            z = self._code(j, feats)
             q, idx_q = quantize_map(z, cb, chunk)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
@@ -125,7 +131,7 @@ class GANet(nn.Module):
             dec = self.fuse[j](e, qj) if dec is None else self.fuse[j](self.up[j](dec), e, qj)
             for blk in cast(nn.ModuleList, self.dec[j]):
                 dec = blk(dec, idx_q, cb.shape[0])
-            z = self.to_code[j](dec)
+            z = self._code(j, dec)
             q, _ = quantize_map(z, cb, chunk)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))

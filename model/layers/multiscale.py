@@ -52,9 +52,10 @@ class ResidualQuantizer(nn.Module):
     S - 1 `phi` convs exist.
     """
 
-    def __init__(self, latent_dim: int, scales: int) -> None:
+    def __init__(self, latent_dim: int, scales: int, normalized: bool = False) -> None:
         super().__init__()
         self.scales = scales
+        self.normalized = normalized
         self.phi = nn.ModuleList(conv3x3(latent_dim, latent_dim) for _ in range(scales - 1))
 
     def forward(self, z_bdhw: Tensor, codebooks: list[Tensor]) -> Quantized:
@@ -63,6 +64,8 @@ class ResidualQuantizer(nn.Module):
         out = Quantized([], [], [])
         for i in range(self.scales):
             f = area_down(residual, scale_factor(i, self.scales))
+            if self.normalized:
+                f = F.normalize(f, dim=1)
             q, idx = quantize_map(f, codebooks[i])
             out.f.append(f)
             out.q.append(q)

@@ -125,15 +125,19 @@ def train_stage1(
 
 
 @torch.no_grad()
-def code_usage(vq: VQVAE, sources: list[Source]) -> list[list[Tensor]]:
-    """Per source and scale, how often each code is chosen over the source's full training cubes."""
+def code_usage(vq: VQVAE, sources: list[Source], seed: int = 0) -> list[list[Tensor]]:
+    """Per source and scale, how often each code is chosen over the source's full training cubes,
+    both as trained (band-masked) and unmasked."""
+    gen = torch.Generator().manual_seed(seed)
     counts = []
     for i, src in enumerate(sources):
         per_scale = [UsageCounter(vq.cfg.codebook_size) for _ in range(vq.cfg.scales)]
         for cube in src.cubes:
-            qz = vq.quantize(torch.from_numpy(cube.data).unsqueeze(0).to(vq.codebooks.device), i)
-            for counter, idx in zip(per_scale, qz.idx, strict=True):
-                counter.update(idx)
+            x = torch.from_numpy(cube.data).unsqueeze(0)
+            for inp in (x, vq.mask_bands(x, gen)):
+                qz = vq.quantize(inp.to(vq.codebooks.device), i)
+                for counter, idx in zip(per_scale, qz.idx, strict=True):
+                    counter.update(idx)
         counts.append([c.counts for c in per_scale])
     return counts
 

@@ -42,6 +42,7 @@ def build_ganet(vq: VQVAE, moc: list[Tensor], dataset: str, base: GANetConfig) -
         scales=vq.cfg.scales,
         moc_sizes=tuple(m.shape[0] for m in moc),
         out_bands=vq.cfg.datasets[ds].bands,
+        normalized=vq.cfg.normalized,
     )
     net = GANet(cfg)
     net.load_stage1(moc, vq.decoder, vq.out_convs[ds])

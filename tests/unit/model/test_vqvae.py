@@ -40,7 +40,8 @@ def test_moc_concatenates_every_dataset_per_scale() -> None:
     vq = VQVAE(VQVAEConfig(datasets=TWO_SOURCES, codebook_size=8, latent_dim=4))
     moc = vq.moc()
     assert [m.shape for m in moc] == [(16, 4), (16, 4)]
-    assert torch.equal(moc[0][8:], vq.codebooks[1, 0].detach())
+    assert torch.allclose(moc[0][8:], torch.nn.functional.normalize(vq.codebooks[1, 0].detach(), dim=-1))
+    assert torch.allclose(moc[0].norm(dim=1), torch.ones(16))
 
 
 def test_gradients_reach_codebooks_and_trunk() -> None:
