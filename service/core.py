@@ -51,10 +51,11 @@ SESSION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 class Readiness:
     model: bool  # weights loaded and warmed up
     store: bool | None  # Redis reachable; None without Redis
+    store_required: bool = True  # settings.ready_requires_store
 
     @property
     def ready(self) -> bool:
-        return self.model and self.store is not False
+        return self.model and (self.store is not False or not self.store_required)
 
 
 class InferenceCore:
@@ -79,7 +80,7 @@ class InferenceCore:
 
     async def readiness(self) -> Readiness:
         store = await self.sessions.healthy() if self.settings.redis_url else None
-        return Readiness(self.engine.ready, store)
+        return Readiness(self.engine.ready, store, self.settings.ready_requires_store)
 
     @property
     def model_info(self) -> ModelInfo:
