@@ -22,22 +22,26 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MCGA_", extra="forbid", frozen=True)
 
     # Network (one process serves both)
-    host: str = Field("127.0.0.1", description="interface to bind; 0.0.0.0 in containers")
-    http_port: int = Field(8000, ge=0, le=65535, description="REST (FastAPI) port; 0 picks a free one")
-    grpc_port: int = Field(50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
-    max_body_bytes: int = Field(256 << 20, ge=1024, description="largest accepted request body (413 above)")
-    max_image_side: int = Field(16384, ge=1, description="largest accepted image side")
+    host: str = Field(default="127.0.0.1", description="interface to bind; 0.0.0.0 in containers")
+    http_port: int = Field(
+        default=8000, ge=0, le=65535, description="REST (FastAPI) port; 0 picks a free one"
+    )
+    grpc_port: int = Field(default=50051, ge=0, le=65535, description="gRPC port; 0 picks a free one")
+    max_body_bytes: int = Field(
+        default=256 << 20, ge=1024, description="largest accepted request body (413 above)"
+    )
+    max_image_side: int = Field(default=16384, ge=1, description="largest accepted image side")
     grpc_max_message_bytes: int = Field(
-        64 << 20, ge=1 << 20, description="gRPC message limit (a 512^2 float32 cube is 32 MB)"
+        default=64 << 20, ge=1 << 20, description="gRPC message limit (a 512^2 float32 cube is 32 MB)"
     )
     grpc_chunk_bytes: int = Field(
-        4 << 20, ge=1 << 16, description="cubes larger than this stream as CubeChunk messages"
+        default=4 << 20, ge=1 << 16, description="cubes larger than this stream as CubeChunk messages"
     )
     stream_max_lag_frames: int = Field(
-        0, ge=0, description="default real-time lag before a stream skips frames (0: never skip)"
+        default=0, ge=0, description="default real-time lag before a stream skips frames (0: never skip)"
     )
     ready_requires_store: bool = Field(
-        True,
+        default=True,
         description="/readyz fails while Redis is unreachable (turn off where the load balancer "
         "should keep serving without adaptation)",
     )

@@ -6,24 +6,34 @@ tests that must stop Redis start their own `redis-server` on a free port.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import imagecodecs
 import numpy as np
 import pytest
 import redis
+import tifffile
 import torch
+from fastapi import FastAPI
+from PIL import Image
 
 from model.checkpoint import save_checkpoint
 from model.config import GANetConfig
 from model.ganet import GANet
+from service.api import create_app
+from service.core import InferenceCore
 from service.settings import Settings
 
 WAVELENGTHS = [400.0 + 10 * i for i in range(31)]
@@ -182,3 +192,62 @@ def redis_process(tmp_path: Path) -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+# ---- the REST edge -------------------------------------------------------------------------------
+
+
+@dataclass
+class Api:
+    """One app over a started core, and an httpx client talking to it in-process."""
+
+    app: FastAPI
+    core: InferenceCore
+    client: httpx.AsyncClient
+
+
+ApiFactory = Callable[..., AbstractAsyncContextManager[Api]]
+
+
+@pytest.fixture
+def api(make_settings: SettingsFactory) -> ApiFactory:
+    """`async with api(**settings_overrides) as a:` a started core behind `create_app` (caller-owned)."""
+
+    @asynccontextmanager
+    async def serve(**overrides: Any) -> AsyncIterator[Api]:
+        settings = make_settings(**overrides)
+        core = InferenceCore.build(settings)
+        await core.start()
+        try:
+            app = create_app(settings, core)
+            transport = httpx.ASGITransport(app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://mcga.test") as client:
+                yield Api(app, core, client)
+        finally:
+            await core.stop()
+
+    return serve
+
+
+def encode_image(kind: str, pixels: np.ndarray) -> bytes:
+    """`pixels` (H, W, C) as a `png`, `jpeg`, `tiff` or `npy` file."""
+    if kind == "png":
+        return bytes(imagecodecs.png_encode(pixels))
+    if kind == "jpeg":
+        out = io.BytesIO()
+        Image.fromarray(pixels).save(out, format="JPEG", quality=95)
+        return out.getvalue()
+    if kind == "tiff":
+        out = io.BytesIO()
+        tifffile.imwrite(out, pixels, photometric="rgb" if pixels.shape[-1] == 3 else None)
+        return out.getvalue()
+    if kind == "npy":
+        out = io.BytesIO()
+        np.save(out, pixels)
+        return out.getvalue()
+    raise ValueError(kind)
+
+
+@pytest.fixture
+def encode() -> Callable[[str, np.ndarray], bytes]:
+    return encode_image
