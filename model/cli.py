@@ -82,6 +82,12 @@ def _serve(args: argparse.Namespace) -> int:
     return result
 
 
+def _reconstruct(args: argparse.Namespace) -> int:
+    from service.local import reconstruct_file
+
+    return reconstruct_file(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mcga", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -157,6 +163,30 @@ def build_parser() -> argparse.ArgumentParser:
     b_model.add_argument("--repeats", type=int, default=5)
     b_model.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     b_model.set_defaults(func=_bench_model)
+
+    rec = sub.add_parser("reconstruct", help="RGB image(s) -> hyperspectral cube file(s), in process")
+    rec.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="PNG, JPEG, TIFF or H×W×3 .npy")
+    rec.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="OUT.npy or OUT.tif(f); a directory for several inputs",
+    )
+    rec.add_argument(
+        "--weights", type=Path, default=None, help="GANet checkpoint (default: MCGA_WEIGHTS/bundled)"
+    )
+    rec.add_argument("--color", choices=("linear", "srgb"), default="linear", help="input contract")
+    rec.add_argument("--format", choices=("npy", "tiff"), default=None, help="output format in a directory")
+    steps = rec.add_mutually_exclusive_group()
+    steps.add_argument("--tta-steps", type=int, default=0, help="one-shot adaptation steps per image")
+    steps.add_argument(
+        "--session-steps",
+        type=int,
+        default=None,
+        help="adapt across the inputs as one stream, N steps per frame",
+    )
+    rec.set_defaults(func=_reconstruct)
 
     serve = sub.add_parser("serve", help="run the REST + gRPC service")
     serve.add_argument("--host", default=None)

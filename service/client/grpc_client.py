@@ -1,0 +1,248 @@
+"""gRPC clients of `mcga.v1.Reconstruction`: `GrpcClient` (blocking) and `AsyncGrpcClient` (asyncio),
+and `stream_frames` / `astream_frames` for a one-off stream.
+
+    for out in stream_frames("127.0.0.1:50051", frames, session_id="cam-1"):
+        if out.ok: use(out.result.cube)          # (H, W, 31), frames in order
+        elif out.skipped: ...                    # real-time mode dropped it (max_lag_frames)
+        else: log(out.error)                     # that frame's input was refused; the stream goes on
+
+Channels accept messages of any size (a 512x512 float32 cube is 32 MB; gRPC's default is 4 MB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any, Self
+
+import grpc
+from google.protobuf.json_format import MessageToDict
+
+from service.client.convert import Image, Result
+from service.client.errors import ClientError
+from service.client.grpc_convert import (
+    FrameOutcome,
+    Reassembler,
+    frame_request,
+    image_message,
+    metadata_value,
+    output_options,
+    result_of,
+    stream_requests,
+)
+from service.grpc.gen.mcga.v1 import reconstruction_pb2 as pb
+from service.grpc.gen.mcga.v1 import reconstruction_pb2_grpc as pb_grpc
+
+CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.max_send_message_length", -1),
+)
+
+
+def client_error(exc: grpc.RpcError) -> ClientError:
+    """A failed call as a ClientError (status name, the service's error code, retry hint)."""
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
+    retry = metadata_value(trailing, "retry-after-s")
+    return ClientError(
+        (exc.details() if hasattr(exc, "details") else None) or str(exc),
+        status=code.name,
+        code=metadata_value(trailing, "error-code") or code.name.lower(),
+        retry_after_s=float(retry) if retry else None,
+        request_id=metadata_value(trailing, "request-id"),
+    )
+
+
+def _request(
+    image: Image, session_id: str | None, tta_steps: int | None, color: str, **output: Any
+) -> pb.ReconstructRequest:
+    return pb.ReconstructRequest(
+        image=image_message(image, color),
+        session_id=session_id or "",
+        tta_steps=tta_steps or 0,
+        output=output_options(**output),
+    )
+
+
+def _config(session_id: str | None, adapt: bool, max_lag_frames: int, **output: Any) -> pb.StreamConfig:
+    return pb.StreamConfig(
+        session_id=session_id or "",
+        adapt=adapt,
+        max_lag_frames=max_lag_frames,
+        output=output_options(**output),
+    )
+
+
+class GrpcClient:
+    def __init__(
+        self, target: str, *, timeout: float | None = 60.0, options: Iterable[tuple[str, Any]] = ()
+    ) -> None:
+        self._channel = grpc.insecure_channel(target, options=[*CHANNEL_OPTIONS, *options])
+        self._stub = pb_grpc.ReconstructionStub(self._channel)
+        self.timeout = timeout
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def reconstruct(
+        self,
+        image: Image,
+        *,
+        session_id: str | None = None,
+        tta_steps: int | None = None,
+        color: str = "linear",
+        **output: Any,
+    ) -> Result:
+        """One frame; `output`: dtype, bands=(lo, hi) nm, region=(x, y, w, h)."""
+        try:
+            response = self._stub.Reconstruct(
+                _request(image, session_id, tta_steps, color, **output), timeout=self.timeout
+            )
+        except grpc.RpcError as exc:
+            raise client_error(exc) from None
+        return result_of(response, session_id)
+
+    def model(self) -> dict[str, Any]:
+        try:
+            info = self._stub.GetModel(pb.GetModelRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise client_error(exc) from None
+        return MessageToDict(info, preserving_proto_field_name=True)
+
+    def stream(
+        self,
+        frames: Iterable[Image],
+        *,
+        session_id: str | None = None,
+        adapt: bool = True,
+        max_lag_frames: int = 0,
+        color: str = "linear",
+        **output: Any,
+    ) -> Iterator[FrameOutcome]:
+        """One stream (one session): an outcome per frame, in frame order; `output` as in reconstruct,
+        plus chunk_bytes. Frames are sent as the server asks for them (flow control)."""
+        config = _config(session_id, adapt, max_lag_frames, **output)
+        call = self._stub.StreamReconstruct(stream_requests(frames, config, color))
+        assembler = Reassembler()
+        try:
+            for message in call:
+                outcome = assembler.feed(message)
+                if outcome is not None:
+                    yield outcome
+        except grpc.RpcError as exc:
+            raise client_error(exc) from None
+        finally:
+            call.cancel()  # no-op when the stream ended; stops it when the caller stopped early
+
+
+class AsyncGrpcClient:
+    def __init__(
+        self, target: str, *, timeout: float | None = 60.0, options: Iterable[tuple[str, Any]] = ()
+    ) -> None:
+        self._channel = grpc.aio.insecure_channel(target, options=[*CHANNEL_OPTIONS, *options])
+        self._stub = pb_grpc.ReconstructionStub(self._channel)
+        self.timeout = timeout
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def reconstruct(
+        self,
+        image: Image,
+        *,
+        session_id: str | None = None,
+        tta_steps: int | None = None,
+        color: str = "linear",
+        **output: Any,
+    ) -> Result:
+        try:
+            response = await self._stub.Reconstruct(
+                _request(image, session_id, tta_steps, color, **output), timeout=self.timeout
+            )
+        except grpc.RpcError as exc:
+            raise client_error(exc) from None
+        return result_of(response, session_id)
+
+    async def model(self) -> dict[str, Any]:
+        try:
+            info = await self._stub.GetModel(pb.GetModelRequest(), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise client_error(exc) from None
+        return MessageToDict(info, preserving_proto_field_name=True)
+
+    async def stream(
+        self,
+        frames: Iterable[Image] | AsyncIterable[Image],
+        *,
+        session_id: str | None = None,
+        adapt: bool = True,
+        max_lag_frames: int = 0,
+        color: str = "linear",
+        **output: Any,
+    ) -> AsyncIterator[FrameOutcome]:
+        config = _config(session_id, adapt, max_lag_frames, **output)
+
+        async def requests() -> AsyncIterator[pb.StreamRequest]:
+            yield pb.StreamRequest(config=config)
+            if isinstance(frames, AsyncIterable):
+                index = 0
+                async for image in frames:
+                    yield frame_request(index, image, color)
+                    index += 1
+            else:
+                for index, image in enumerate(frames):
+                    yield frame_request(index, image, color)
+
+        call = self._stub.StreamReconstruct(requests())
+        assembler = Reassembler()
+        try:
+            async for message in call:
+                outcome = assembler.feed(message)
+                if outcome is not None:
+                    yield outcome
+        except grpc.RpcError as exc:
+            raise client_error(exc) from None
+        finally:
+            call.cancel()
+
+
+def stream_frames(
+    target: str,
+    frames: Iterable[Image],
+    session_id: str | None = None,
+    adapt: bool = True,
+    max_lag_frames: int = 0,
+    **options: Any,
+) -> Iterator[FrameOutcome]:
+    """Open a channel, stream `frames` as one session, yield an outcome per frame, close."""
+    with GrpcClient(target, timeout=None) as client:
+        yield from client.stream(
+            frames, session_id=session_id, adapt=adapt, max_lag_frames=max_lag_frames, **options
+        )
+
+
+async def astream_frames(
+    target: str,
+    frames: Iterable[Image] | AsyncIterable[Image],
+    session_id: str | None = None,
+    adapt: bool = True,
+    max_lag_frames: int = 0,
+    **options: Any,
+) -> AsyncIterator[FrameOutcome]:
+    """`stream_frames` for asyncio."""
+    async with AsyncGrpcClient(target, timeout=None) as client:
+        async for outcome in client.stream(
+            frames, session_id=session_id, adapt=adapt, max_lag_frames=max_lag_frames, **options
+        ):
+            yield outcome

@@ -1,0 +1,167 @@
+"""REST clients over httpx: `Client` (blocking) and `AsyncClient` (asyncio), one method per route.
+
+with Client("http://127.0.0.1:8000") as c:
+    r = c.reconstruct("frame.png", session_id="cam-1", fmt="tiff")
+    r.cube.shape, r.wavelengths_nm[:3], r.session_step
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from service.client.convert import (
+    Bands,
+    Image,
+    Region,
+    Result,
+    content_type,
+    error_from_response,
+    image_bytes,
+    reconstruct_params,
+    result_from_response,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise error_from_response(response.status_code, response.content, response.headers)
+    return response
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    body = _checked(response).json()
+    return body if isinstance(body, dict) else {"value": body}
+
+
+class Client:
+    def __init__(
+        self, base_url: str = DEFAULT_URL, *, timeout: float = 60.0, http: httpx.Client | None = None
+    ):
+        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def reconstruct(
+        self,
+        image: Image,
+        *,
+        session_id: str | None = None,
+        tta_steps: int | None = None,
+        fmt: str = "npy",
+        dtype: str = "float32",
+        bands: Bands | None = None,
+        region: Region | None = None,
+        color: str = "linear",
+    ) -> Result:
+        """POST /reconstruct: the frame's cube (H, W, C) with its wavelengths and the response's facts."""
+        body = image_bytes(image)
+        params = reconstruct_params(
+            session_id=session_id,
+            tta_steps=tta_steps,
+            fmt=fmt,
+            dtype=dtype,
+            bands=bands,
+            region=region,
+            color=color,
+        )
+        response = self._http.post(
+            "/reconstruct", content=body, params=params, headers={"Content-Type": content_type(body)}
+        )
+        return result_from_response(_checked(response).content, response.headers)
+
+    def model(self) -> dict[str, Any]:
+        return _json(self._http.get("/v1/model"))
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        return _json(self._http.get(f"/sessions/{quote(session_id, safe='')}"))
+
+    def delete_session(self, session_id: str) -> bool:
+        """Reset a session; False when there was nothing to reset."""
+        return bool(_json(self._http.delete(f"/sessions/{quote(session_id, safe='')}")).get("deleted"))
+
+    def health(self) -> bool:
+        """Liveness: the process answers."""
+        return self._http.get("/healthz").status_code == 200
+
+    def ready(self) -> dict[str, Any]:
+        """Readiness body ({"ready": bool, "model": bool, "store": bool | None}), 200 or 503 alike."""
+        response = self._http.get("/readyz")
+        if response.status_code not in (200, 503):
+            _checked(response)
+        body = response.json()
+        return body if isinstance(body, dict) else {"ready": False}
+
+
+class AsyncClient:
+    def __init__(
+        self, base_url: str = DEFAULT_URL, *, timeout: float = 60.0, http: httpx.AsyncClient | None = None
+    ):
+        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def reconstruct(
+        self,
+        image: Image,
+        *,
+        session_id: str | None = None,
+        tta_steps: int | None = None,
+        fmt: str = "npy",
+        dtype: str = "float32",
+        bands: Bands | None = None,
+        region: Region | None = None,
+        color: str = "linear",
+    ) -> Result:
+        body = image_bytes(image)
+        params = reconstruct_params(
+            session_id=session_id,
+            tta_steps=tta_steps,
+            fmt=fmt,
+            dtype=dtype,
+            bands=bands,
+            region=region,
+            color=color,
+        )
+        response = await self._http.post(
+            "/reconstruct", content=body, params=params, headers={"Content-Type": content_type(body)}
+        )
+        return result_from_response(_checked(response).content, response.headers)
+
+    async def model(self) -> dict[str, Any]:
+        return _json(await self._http.get("/v1/model"))
+
+    async def session(self, session_id: str) -> dict[str, Any]:
+        return _json(await self._http.get(f"/sessions/{quote(session_id, safe='')}"))
+
+    async def delete_session(self, session_id: str) -> bool:
+        return bool(_json(await self._http.delete(f"/sessions/{quote(session_id, safe='')}")).get("deleted"))
+
+    async def health(self) -> bool:
+        return (await self._http.get("/healthz")).status_code == 200
+
+    async def ready(self) -> dict[str, Any]:
+        response = await self._http.get("/readyz")
+        if response.status_code not in (200, 503):
+            _checked(response)
+        body = response.json()
+        return body if isinstance(body, dict) else {"ready": False}

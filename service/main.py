@@ -1,0 +1,196 @@
+"""`mcga serve`: one process, one event loop, REST (uvicorn) and gRPC over one inference core.
+
+Start: settings (command-line over `MCGA_*` environment) -> the core loads and warms up -> gRPC
+and HTTP bind -> one log line with the bound addresses. Stop (SIGTERM, or SIGINT / Ctrl+C): gRPC
+health turns NOT_SERVING, both edges stop accepting, running calls finish within the drain timeout
+(streams answer the frames already read, then end UNAVAILABLE), then the core drains its queue and
+closes the session store; exit code 0. A second SIGINT stops at once (exit code 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+from pydantic import ValidationError
+
+from service.core import InferenceCore
+from service.errors import ServiceError
+from service.grpc.server import GrpcEdge, build_grpc_edge
+from service.settings import Settings
+
+log = logging.getLogger("mcga.serve")
+
+DRAIN_CAP_S = 25.0  # within Kubernetes' default 30 s termination grace period
+CLI_OVERRIDES = ("host", "http_port", "grpc_port")
+AppFactory = Callable[[Settings, InferenceCore], Any]  # service.api.create_app: an ASGI app
+
+
+def build_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, with the command line's non-None values on top."""
+    overrides: dict[str, Any] = {
+        name: value for name in CLI_OVERRIDES if (value := getattr(args, name, None)) is not None
+    }
+    return Settings(**overrides)
+
+
+def drain_timeout_s(settings: Settings) -> float:
+    return min(settings.request_timeout_s, DRAIN_CAP_S)
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `run` owns SIGTERM/SIGINT for both edges."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_http(server: _HttpServer) -> None:
+    try:
+        await server.serve()
+    except SystemExit as exc:  # uvicorn exits when it cannot bind or the app's lifespan fails
+        raise RuntimeError(f"the HTTP server stopped during start-up (exit code {exc.code})") from None
+
+
+class _Signals:
+    """The first SIGTERM or SIGINT drains; a second SIGINT (Ctrl+C again) stops at once."""
+
+    def __init__(self) -> None:
+        self.stop, self.force = asyncio.Event(), asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.add_signal_handler(sig, self._received, sig)
+
+    def _received(self, sig: signal.Signals) -> None:
+        if not self.stop.is_set():
+            log.info("%s: draining", sig.name)
+            self.stop.set()
+        elif sig == signal.SIGINT:
+            log.warning("SIGINT again: stopping without draining")
+            self.force.set()
+        else:
+            log.info("%s again: still draining (SIGINT stops at once)", sig.name)
+
+    def close(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._loop.remove_signal_handler(sig)
+
+
+def _bound_port(server: _HttpServer) -> int:
+    for listener in getattr(server, "servers", []):
+        for sock in listener.sockets:
+            return int(sock.getsockname()[1])
+    return 0
+
+
+async def _wait_first(*aws: asyncio.Future[Any] | asyncio.Task[Any]) -> None:
+    await asyncio.wait(aws, return_when=asyncio.FIRST_COMPLETED)
+
+
+async def run(settings: Settings, create_app: AppFactory) -> int:
+    """Serve until a signal; 0 after a clean drain, 1 when start-up fails or the stop was forced."""
+    signals = _Signals()
+    core = InferenceCore.build(settings)
+    edge: GrpcEdge | None = None
+    http: _HttpServer | None = None
+    http_task: asyncio.Task[None] | None = None
+    code = 0
+    try:
+        await core.start()
+        edge = build_grpc_edge(core, settings)
+        await edge.start()
+        config = uvicorn.Config(
+            create_app(settings, core),
+            host=settings.host,
+            port=settings.http_port,
+            log_config=None,  # the process's logging configuration applies
+            timeout_graceful_shutdown=int(drain_timeout_s(settings)) or 1,
+        )
+        http = _HttpServer(config)
+        http_task = asyncio.create_task(_serve_http(http), name="mcga-http")
+        while not http.started and not http_task.done():
+            await asyncio.sleep(0.02)
+        if http_task.done():
+            http_task.result()
+        log.info(
+            "serving %s: REST on http://%s:%d, gRPC on %s:%d",
+            core.model_info.version,
+            settings.host,
+            _bound_port(http),
+            settings.host,
+            edge.port,
+        )
+        stop = asyncio.ensure_future(signals.stop.wait())
+        await _wait_first(stop, http_task)
+        stop.cancel()
+        if http_task.done() and not signals.stop.is_set():
+            http_task.result()
+            raise RuntimeError("the HTTP server stopped on its own")
+    except (ServiceError, RuntimeError, OSError) as exc:
+        log.error("mcga serve failed: %s", exc)
+        code = 1
+    finally:
+        forced = await _shutdown(core, edge, http, http_task, signals, drain_timeout_s(settings))
+        signals.close()
+    return 1 if forced else code
+
+
+async def _shutdown(
+    core: InferenceCore,
+    edge: GrpcEdge | None,
+    http: _HttpServer | None,
+    http_task: asyncio.Task[None] | None,
+    signals: _Signals,
+    drain_s: float,
+) -> bool:
+    """Drain both edges, then the core; True when a second signal cut it short."""
+    log.info("shutting down: finishing running calls for up to %.0f s", drain_s)
+    if http is not None:
+        http.should_exit = True
+
+    async def drain() -> None:
+        edges: list[Any] = [edge.stop(drain_s)] if edge is not None else []
+        if http_task is not None:
+            edges.append(http_task)
+        await asyncio.gather(*edges, return_exceptions=True)
+        await core.stop(drain_s)
+
+    draining = asyncio.ensure_future(drain())
+    force = asyncio.ensure_future(signals.force.wait())
+    await _wait_first(draining, force)
+    force.cancel()
+    if draining.done():
+        draining.result()
+        log.info("stopped")
+        return False
+    draining.cancel()
+    await asyncio.gather(draining, return_exceptions=True)
+    if http is not None:
+        http.force_exit = True
+    if edge is not None:
+        await edge.server.stop(0)
+    await core.stop(0)
+    return True
+
+
+def serve(args: argparse.Namespace) -> int:
+    """The `mcga serve` command."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = build_settings(args)
+    except ValidationError as exc:
+        log.error("invalid settings:\n%s", exc)
+        return 2
+    try:
+        from service.api import create_app  # the REST edge, imported here so the gRPC side stands alone
+    except ImportError:
+        log.exception("the REST edge (service.api) cannot be imported")
+        return 2
+    return asyncio.run(run(settings, create_app))
