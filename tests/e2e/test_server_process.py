@@ -4,10 +4,10 @@ REST errors, and SIGTERM draining an open stream before exiting 0."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,16 +32,6 @@ from service.client import Client, ClientError, GrpcClient, stream_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def _rest_edge_missing() -> bool:
-    spec = importlib.util.find_spec("service.api")
-    return spec is None or spec.origin is None  # absent, or a bare folder without __init__.py
-
-
-pytestmark = pytest.mark.skipif(
-    _rest_edge_missing(), reason="service.api (the REST edge `mcga serve` runs) is not in this tree yet"
-)
 
 
 def free_port() -> int:
@@ -222,3 +212,27 @@ def test_sigterm_drains_an_open_stream_and_exits_0(weights: Path, redis_prefix: 
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
+
+
+def readme_examples() -> list[tuple[str, str]]:
+    """(language, code) of every README block fenced as ```bash example / ```python example."""
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```(bash|python) example\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_examples_run_as_written(server: Server, tmp_path: Path) -> None:
+    examples = readme_examples()
+    assert len(examples) >= 3
+    http_port, grpc_port = server.http.rsplit(":", 1)[1], server.grpc.rsplit(":", 1)[1]
+    env = os.environ | {
+        "PYTHONPATH": str(ROOT),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+    for lang, code in examples:
+        code = code.replace("127.0.0.1:8000", f"127.0.0.1:{http_port}").replace(
+            "127.0.0.1:50051", f"127.0.0.1:{grpc_port}"
+        )
+        cmd = ["bash", "-euo", "pipefail", "-c", code] if lang == "bash" else [sys.executable, "-c", code]
+        proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"README {lang} example failed:\n{code}\n{proc.stdout}\n{proc.stderr}"
+        assert proc.stdout.strip(), f"README {lang} example printed nothing:\n{code}"
