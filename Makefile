@@ -33,7 +33,7 @@ pytest: setup
 test: lint typecheck pytest
 
 bench: setup
-	$(BIN)/mcga bench model --json runs/bench_model.json
+	$(BIN)/mcga bench --json runs/bench.json --markdown BENCHMARKS.md
 
 train: setup
 	$(BIN)/mcga train all --data $(DATA) --out runs/train

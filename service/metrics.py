@@ -1,11 +1,16 @@
 """Prometheus objects of one server instance, in their own registry (tests build several engines).
 
 Names follow Prometheus conventions with an `mcga_` prefix; the front ends expose `registry`.
+With `enabled=False` (setting `metrics_enabled`) every metric is a no-op and the registry is empty:
+the benchmark suite measures what recording costs against that.
 """
 
 from __future__ import annotations
 
+from typing import Self
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
@@ -13,12 +18,43 @@ _ENTROPY = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0)
 _REPROJECTION = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5)
 
 
+class _Off:
+    """Stands in for any Prometheus metric and records nothing."""
+
+    def labels(self, *values: object, **labels: object) -> Self:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def observe(self, value: float) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+def disable_metrics(holder: object) -> None:
+    """Replace every Prometheus metric attribute of `holder` by a no-op."""
+    off = _Off()
+    for name, value in list(vars(holder).items()):
+        if isinstance(value, MetricWrapperBase):
+            setattr(holder, name, off)
+
+
 class Metrics:
     """Every metric of the engine, the session store and the core."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        r = self.registry if enabled else CollectorRegistry()  # disabled: registered nowhere we expose
         self.queue_depth = Gauge("mcga_queue_depth", "Frames waiting for a batch", registry=r)
         self.batch_size = Histogram("mcga_batch_size", "Frames per forward pass", buckets=_BATCH, registry=r)
         self.queue_seconds = Histogram(
@@ -62,3 +98,5 @@ class Metrics:
         self.model_info = Gauge(
             "mcga_model_info", "Served weights (value 1)", ["version", "device"], registry=r
         )
+        if not enabled:
+            disable_metrics(self)  # and `registry` stays empty: /metrics serves an empty page
