@@ -70,6 +70,12 @@ def _bench_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_suite(args: argparse.Namespace) -> int:
+    from service.bench.suite import run_suite  # the suite drives the service: imported only here
+
+    return run_suite(args)
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         from service.main import serve  # type: ignore[import-not-found,unused-ignore]
@@ -120,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a trained stage-1 checkpoint (from `mcga train all`)",
     )
     t_cmp.add_argument("--out", type=Path, default=Path("runs/compare"))
-    t_cmp.add_argument("--steps", type=int, default=3000)
+    t_cmp.add_argument("--steps", type=int, default=1500)
     t_cmp.add_argument("--models", default="rootpoly,mstpp,ganet_s2", help="which of rootpoly,mstpp,ganet_s2")
     t_cmp.add_argument("--synthetic", type=int, default=r.synthetic_cubes)
     t_cmp.set_defaults(func=_compare)
@@ -155,8 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--report", type=Path, default=None, help="write a PNG report per image here")
     ev.set_defaults(func=_eval)
 
-    bench = sub.add_parser("bench", help="benchmarks (reported, never asserted)")
-    bench_sub = bench.add_subparsers(dest="what", required=True)
+    bench = sub.add_parser(
+        "bench",
+        help="the benchmark suite (reported, never asserted); `mcga bench model` for the model alone",
+    )
+    bench.add_argument(
+        "--sections", default="all", help="comma-separated: model,serving,batching,tta,memory,metrics"
+    )
+    bench.add_argument("--quick", action="store_true", help="tiny sizes and repeats: checks the tooling")
+    bench.add_argument("--json", default=None, help="write the JSON result here")
+    bench.add_argument("--markdown", type=Path, default=None, help="write the report here (BENCHMARKS.md)")
+    bench.add_argument("--weights", type=Path, default=None, help="GANet checkpoint (default: bundled)")
+    bench.add_argument("--threads", type=int, default=0, help="torch threads everywhere (0: torch's default)")
+    bench.add_argument("--repeats", type=int, default=0, help="runs per figure (0: 5, or 2 with --quick)")
+    bench.add_argument("--device", default="auto", help="'auto' (CUDA when present), 'cpu' or 'cuda'")
+    bench.set_defaults(func=_bench_suite)
+    bench_sub = bench.add_subparsers(dest="what")
     b_model = bench_sub.add_parser("model", help="GANet-S2 vs MST++: params, GMACs, CPU latency")
     b_model.add_argument("--weights", type=Path, default=None)
     b_model.add_argument("--json", default=None, help="write the JSON result here ('-': standard output)")

@@ -68,14 +68,16 @@ class InferenceCore:
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics | None = None) -> InferenceCore:
         """The core for `settings`: Redis sessions when `REDIS_URL` is set, in-memory otherwise."""
-        metrics = metrics or Metrics()
+        metrics = metrics or Metrics(enabled=settings.metrics_enabled)
         return cls(settings, Engine(settings, metrics), open_gateway(settings, metrics), metrics)
 
     async def start(self) -> None:
         await self.engine.start()
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
+        """Finish or answer queued work, write back sessions kept locally, close the store."""
         await self.engine.stop(drain_timeout_s)
+        await self.sessions.flush()
         await self.sessions.close()
 
     async def readiness(self) -> Readiness:

@@ -34,16 +34,45 @@ class PayloadTooLargeError(ServiceError):
     code = "payload_too_large"
 
 
-class QueueFullError(ServiceError):
-    """The bounded queue is full: retry after `retry_after_s` (Retry-After, rounded up)."""
+class RetryLaterError(ServiceError):
+    """Come back after `retry_after_s` (HTTP 429 with Retry-After, rounded up; gRPC adds
+    `retry-after-s` to the trailing metadata)."""
 
     http_status = 429
     grpc_code = "RESOURCE_EXHAUSTED"
-    code = "queue_full"
+    code = "retry_later"
 
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message, retry_after_s=retry_after_s)
         self.retry_after_s = retry_after_s
+
+
+class QueueFullError(RetryLaterError):
+    """The bounded queue is full."""
+
+    code = "queue_full"
+
+
+class RateLimitedError(RetryLaterError):
+    """This client used up its request budget (`rate_limit_rps`, `rate_limit_burst`)."""
+
+    code = "rate_limited"
+
+
+class UnauthenticatedError(ServiceError):
+    """No API key, or one the server does not know (HTTP 401 with `WWW-Authenticate: Bearer`)."""
+
+    http_status = 401
+    grpc_code = "UNAUTHENTICATED"
+    code = "unauthorized"
+
+
+class PermissionDeniedError(ServiceError):
+    """A valid key that does not open this route (an inference key on an admin route)."""
+
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+    code = "forbidden"
 
 
 class DeadlineExceededError(ServiceError):

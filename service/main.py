@@ -1,10 +1,12 @@
 """`mcga serve`: one process, one event loop, REST (uvicorn) and gRPC over one inference core.
 
-Start: settings (command-line over `MCGA_*` environment) -> the core loads and warms up -> gRPC
-and HTTP bind -> one log line with the bound addresses. Stop (SIGTERM, or SIGINT / Ctrl+C): gRPC
-health turns NOT_SERVING, both edges stop accepting, running calls finish within the drain timeout
-(streams answer the frames already read, then end UNAVAILABLE), then the core drains its queue and
-closes the session store; exit code 0. A second SIGINT stops at once (exit code 1).
+Start: settings (command-line over `MCGA_*` environment) -> API keys read (unusable ones stop the
+start) -> the core loads and warms up -> gRPC and HTTP bind (TLS on both when a certificate is
+set; one access control, so rate limits span both) -> one log line with the bound addresses.
+Stop (SIGTERM, or SIGINT / Ctrl+C): gRPC health turns NOT_SERVING, both edges stop accepting,
+running calls finish within the drain timeout (streams answer the frames already read, then end
+UNAVAILABLE), then the core drains its queue, writes back session steps kept locally during a
+Redis outage and closes the session store; exit code 0. A second SIGINT stops at once (exit 1).
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
 
+from service.access import AccessControl
 from service.core import InferenceCore
+from service.engine import keep_freed_memory
 from service.errors import ServiceError
 from service.grpc.server import GrpcEdge, build_grpc_edge
 from service.settings import Settings
@@ -29,7 +34,7 @@ log = logging.getLogger("mcga.serve")
 
 DRAIN_CAP_S = 25.0  # within Kubernetes' default 30 s termination grace period
 CLI_OVERRIDES = ("host", "http_port", "grpc_port")
-AppFactory = Callable[[Settings, InferenceCore], Any]  # service.api.create_app: an ASGI app
+AppFactory = Callable[[Settings, InferenceCore, AccessControl], Any]  # service.api.create_app
 
 
 def build_settings(args: argparse.Namespace) -> Settings:
@@ -44,7 +49,24 @@ def drain_timeout_s(settings: Settings) -> float:
     return min(settings.request_timeout_s, DRAIN_CAP_S)
 
 
-class _HttpServer(uvicorn.Server):
+def http_config(settings: Settings, app: Any) -> uvicorn.Config:
+    """uvicorn's configuration of the REST edge: address, drain time and TLS (mTLS with a client CA)."""
+    tls: dict[str, Any] = {}
+    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+        tls = {"ssl_certfile": str(settings.tls_cert_file), "ssl_keyfile": str(settings.tls_key_file)}
+        if settings.tls_client_ca_file is not None:
+            tls |= {"ssl_ca_certs": str(settings.tls_client_ca_file), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.http_port,
+        log_config=None,  # the process's logging configuration applies
+        timeout_graceful_shutdown=int(drain_timeout_s(settings)) or 1,
+        **tls,
+    )
+
+
+class HttpServer(uvicorn.Server):
     """uvicorn without its own signal handling: `run` owns SIGTERM/SIGINT for both edges."""
 
     @contextlib.contextmanager
@@ -52,7 +74,7 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
-async def _serve_http(server: _HttpServer) -> None:
+async def _serve_http(server: HttpServer) -> None:
     try:
         await server.serve()
     except SystemExit as exc:  # uvicorn exits when it cannot bind or the app's lifespan fails
@@ -83,7 +105,7 @@ class _Signals:
             self._loop.remove_signal_handler(sig)
 
 
-def _bound_port(server: _HttpServer) -> int:
+def bound_port(server: HttpServer) -> int:
     for listener in getattr(server, "servers", []):
         for sock in listener.sockets:
             return int(sock.getsockname()[1])
@@ -99,33 +121,29 @@ async def run(settings: Settings, create_app: AppFactory) -> int:
     signals = _Signals()
     core = InferenceCore.build(settings)
     edge: GrpcEdge | None = None
-    http: _HttpServer | None = None
+    http: HttpServer | None = None
     http_task: asyncio.Task[None] | None = None
     code = 0
     try:
+        access = AccessControl.from_settings(settings)  # unusable keys stop the start here
         await core.start()
-        edge = build_grpc_edge(core, settings)
+        edge = build_grpc_edge(core, settings, access=access)
         await edge.start()
-        config = uvicorn.Config(
-            create_app(settings, core),
-            host=settings.host,
-            port=settings.http_port,
-            log_config=None,  # the process's logging configuration applies
-            timeout_graceful_shutdown=int(drain_timeout_s(settings)) or 1,
-        )
-        http = _HttpServer(config)
+        http = HttpServer(http_config(settings, create_app(settings, core, access)))
         http_task = asyncio.create_task(_serve_http(http), name="mcga-http")
         while not http.started and not http_task.done():
             await asyncio.sleep(0.02)
         if http_task.done():
             http_task.result()
         log.info(
-            "serving %s: REST on http://%s:%d, gRPC on %s:%d",
+            "serving %s: REST on %s://%s:%d, gRPC on %s:%d%s",
             core.model_info.version,
+            "https" if settings.tls else "http",
             settings.host,
-            _bound_port(http),
+            bound_port(http),
             settings.host,
             edge.port,
+            " (TLS)" if settings.tls else "",
         )
         stop = asyncio.ensure_future(signals.stop.wait())
         await _wait_first(stop, http_task)
@@ -145,7 +163,7 @@ async def run(settings: Settings, create_app: AppFactory) -> int:
 async def _shutdown(
     core: InferenceCore,
     edge: GrpcEdge | None,
-    http: _HttpServer | None,
+    http: HttpServer | None,
     http_task: asyncio.Task[None] | None,
     signals: _Signals,
     drain_s: float,
@@ -183,6 +201,7 @@ async def _shutdown(
 def serve(args: argparse.Namespace) -> int:
     """The `mcga serve` command."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keep_freed_memory()  # glibc trimming freed activations doubled 512^2 latency (model/runtime.py)
     try:
         settings = build_settings(args)
     except ValidationError as exc:

@@ -6,14 +6,15 @@ Built once in the app factory and passed down; nothing reads the environment at 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "model" / "weights" / "mcga_s2.pt"
 
 Dtype = Literal["float32", "float16", "bfloat16"]
+Keys = Annotated[tuple[str, ...], NoDecode]  # comma-separated in the environment, never JSON
 
 
 class Settings(BaseSettings):
@@ -90,13 +91,65 @@ class Settings(BaseSettings):
         default=256 << 20, ge=1 << 20, description="in-process session budget"
     )
 
+    # Observability
+    metrics_enabled: bool = Field(
+        default=True,
+        description="record Prometheus metrics; off, every metric is a no-op and /metrics is empty "
+        "(for measuring their cost)",
+    )
+
+    # Access control: all off by default (the embedded set-up is open); see deploy/README.md
+    api_keys: Keys = Field(
+        default=(), repr=False, description="keys accepted on inference routes (comma-separated)"
+    )
+    api_keys_file: Path | None = Field(default=None, description="more inference keys, one per line")
+    admin_api_keys: Keys = Field(
+        default=(), repr=False, description="keys accepted on admin routes, and on inference routes"
+    )
+    admin_api_keys_file: Path | None = Field(default=None, description="more admin keys, one per line")
+    metrics_require_key: bool = Field(default=False, description="/metrics asks for any configured key")
+    rate_limit_rps: float = Field(default=0.0, ge=0, description="requests per second per client; 0: off")
+    rate_limit_burst: int = Field(default=0, ge=0, description="bucket size; 0: max(1, rate_limit_rps)")
+    tls_cert_file: Path | None = Field(default=None, description="PEM certificate (chain): both edges TLS")
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
+    tls_client_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle: clients must present a certificate it signed (mTLS)"
+    )
+
+    @field_validator("api_keys", "admin_api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(k.strip() for k in value.split(",") if k.strip())
+        return value
+
+    @field_validator(
+        "api_keys_file",
+        "admin_api_keys_file",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_client_ca_file",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if 2 * self.tile_overlap >= self.tile_size:
             raise ValueError("tile_overlap must be less than half of tile_size")
         if self.max_image_pixels < self.warmup_size**2:
             raise ValueError("max_image_pixels is smaller than the warm-up image")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file")
         return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
 
     @property
     def max_wait_s(self) -> float:

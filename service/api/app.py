@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.access import AccessControl
 from service.api import health, metrics, model, reconstruct, sessions, v2
 from service.api.deps import AppContext
 from service.api.errors import install_error_handlers
@@ -28,6 +29,8 @@ multipart, and returns the cube as OME-TIFF (band wavelengths in the metadata; F
 tifffile read them) or `.npy`, with headers for shape, wavelengths, model version, test-time
 adaptation and timings. Sessions (`X-Session-ID`) adapt the model to a stream. The Open Inference
 Protocol (KServe v2) lives under `/v2`. Every error is JSON: `{"error": code, "message": ...}`.
+Servers that set API keys want `Authorization: Bearer KEY` (or `X-API-Key: KEY`) on every route
+but the probes; rate-limited clients get 429 with `Retry-After`.
 """
 
 _TAGS = [
@@ -37,15 +40,22 @@ _TAGS = [
     {"name": "health", "description": "Probes for load balancers and Kubernetes"},
     {"name": "metrics", "description": "Prometheus"},
     {"name": "open inference protocol (v2)", "description": "KServe / Triton compatible surface"},
-    {"name": "admin", "description": "Operations; authentication comes with a later release"},
+    {"name": "admin", "description": "Operations: an admin key once the server sets any API key"},
 ]
 
 
-def create_app(settings: Settings | None = None, core: InferenceCore | None = None) -> FastAPI:
-    """The FastAPI app. `settings` default to the core's, else to the environment's (`MCGA_*`)."""
+def create_app(
+    settings: Settings | None = None,
+    core: InferenceCore | None = None,
+    access: AccessControl | None = None,
+) -> FastAPI:
+    """The FastAPI app. `settings` default to the core's, else to the environment's (`MCGA_*`);
+    `access` (keys, rate limit) to one built from the settings (`serve` shares one with gRPC)."""
     if settings is None:
         settings = core.settings if core is not None else Settings()
-    ctx = AppContext(settings=settings, metrics=core.metrics if core is not None else Metrics(), core=core)
+    recorder = core.metrics if core is not None else Metrics(enabled=settings.metrics_enabled)
+    access = access or AccessControl.from_settings(settings)
+    ctx = AppContext(settings=settings, metrics=recorder, access=access, core=core)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,5 +86,6 @@ def create_app(settings: Settings | None = None, core: InferenceCore | None = No
     # Added innermost first: metrics see every final status, request ids reach every response.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(MetricsMiddleware, metrics=HttpMetrics.on(ctx.metrics.registry))
+    if recorder.enabled:
+        app.add_middleware(MetricsMiddleware, metrics=HttpMetrics.on(recorder.registry))
     return app

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from service.access import Access, AccessControl, presented_key
 from service.codecs import DecodeLimits
 from service.core import InferenceCore
 from service.errors import NotReadyError
@@ -20,6 +22,7 @@ class AppContext:
 
     settings: Settings
     metrics: Metrics
+    access: AccessControl
     core: InferenceCore | None = None
 
     @property
@@ -50,9 +53,32 @@ def get_request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", ""))
 
 
-async def require_admin() -> None:
-    """Guard of `/admin/*` and session deletion. Open for now: authentication is a later issue,
-    and it goes here, so every protected route picks it up at once."""
+# The two ways to send a key, as OpenAPI security schemes (parameters of the guards below, for the
+# documentation); the guards read the headers the same way the gRPC edge reads its metadata.
+_BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer KEY` (when keys are set)")
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: KEY` (same keys)")
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+HeaderKeyDep = Annotated[str | None, Security(_HEADER)]
+
+
+def _guard(request: Request, access: Access) -> None:
+    key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    get_context(request).access.check(access, key, request.client.host if request.client else None)
+
+
+async def require_inference(request: Request, _bearer: BearerDep, _key: HeaderKeyDep) -> None:
+    """Guard of inference routes: a key when `api_keys` is set, and the rate limit."""
+    _guard(request, Access.INFERENCE)
+
+
+async def require_admin(request: Request, _bearer: BearerDep, _key: HeaderKeyDep) -> None:
+    """Guard of `/admin/*` and session deletion: an admin key once any key is set, and the rate limit."""
+    _guard(request, Access.ADMIN)
+
+
+async def require_metrics(request: Request, _bearer: BearerDep, _key: HeaderKeyDep) -> None:
+    """Guard of `/metrics`: any configured key when `metrics_require_key`, else open."""
+    _guard(request, Access.METRICS)
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]
@@ -60,3 +86,5 @@ CoreDep = Annotated[InferenceCore, Depends(get_core)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]
 AdminDep = Depends(require_admin)
+InferenceDep = Depends(require_inference)
+MetricsDep = Depends(require_metrics)

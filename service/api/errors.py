@@ -1,9 +1,10 @@
 """The one place where the REST edge turns errors into responses.
 
 `ServiceError`s become their own status and `{"error": code, "message": ...}` body (Retry-After on a
-429); framework errors (validation, unknown routes, bad methods) get the same body shape; anything
-else is logged with its traceback and answered as a bare 500 that names only the request id. Under
-`/v2` bodies follow the Open Inference Protocol (`{"error": message}`), with `code` kept alongside.
+429, WWW-Authenticate on a 401); framework errors (validation, unknown routes, bad methods) get the
+same body shape; anything else is logged with its traceback and answered as a bare 500 that names
+only the request id. Under `/v2` bodies follow the Open Inference Protocol (`{"error": message}`),
+with `code` kept alongside.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from service.errors import InternalError, InvalidInputError, QueueFullError, ServiceError
+from service.errors import (
+    InternalError,
+    InvalidInputError,
+    RetryLaterError,
+    ServiceError,
+    UnauthenticatedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +75,10 @@ def error_body(
 def error_response(exc: ServiceError, path: str, request_id: str | None) -> JSONResponse:
     """The response for a typed error (also used by middleware that answers before routing)."""
     response = error_body(exc.http_status, exc.code, exc.message, path, request_id, **exc.details)
-    if isinstance(exc, QueueFullError):
+    if isinstance(exc, RetryLaterError):
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    elif isinstance(exc, UnauthenticatedError):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mcga"'
     return response
 
 

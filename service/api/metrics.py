@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api.deps import ContextDep
+from service.api.deps import ContextDep, MetricsDep
+from service.api.openapi import errors
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], dependencies=[MetricsDep], responses=errors(401))
 
 
 @router.get(

@@ -9,6 +9,8 @@ from service.api.schemas import ErrorBody
 
 _ERRORS: dict[int, str] = {
     400: "Malformed request",
+    401: "An API key is required (when the server sets keys) and none, or an unknown one, was sent",
+    403: "The key sent does not open this route (an inference key on an admin route)",
     404: "Not found",
     406: "None of the Accept-ed media types can be produced (image/tiff, application/x-npy)",
     413: "Body above max_body_bytes, or an image above max_image_side / max_image_pixels (checked from "
@@ -16,7 +18,7 @@ _ERRORS: dict[int, str] = {
     415: "Bytes that are none of PNG, JPEG, TIFF or .npy",
     422: "Undecodable or invalid input (truncated file, wrong channel count, zero dimensions, NaN/inf, "
     "pickled or object .npy, values outside [0, 1]) or an invalid option",
-    429: "The bounded queue is full: retry after Retry-After seconds",
+    429: "The bounded queue is full, or this client's rate limit is reached: retry after Retry-After seconds",
     500: "Internal error: logged with the request id, no details leave the server",
     503: "Not ready (model loading) or the session store is unavailable",
     504: "No result within request_timeout_s (or the client's timeout_s)",
@@ -42,6 +44,11 @@ def errors(*statuses: int, **overrides: str) -> dict[int | str, dict[str, Any]]:
             }
         out[status] = entry
     return out
+
+
+def guarded(admin: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The answers of the access guards (`deps.require_*`): 401, 429, and 403 on admin routes."""
+    return errors(401, 403, 429) if admin else errors(401, 429)
 
 
 def _header(description: str, example: str) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from service.api.body import read_image_body, unless_disconnected
 from service.api.cube_response import cube_headers, cube_response
-from service.api.deps import ContextDep, CoreDep, RequestIdDep
-from service.api.openapi import CUBE_RESPONSE, IMAGE_BODY, errors
+from service.api.deps import ContextDep, CoreDep, InferenceDep, RequestIdDep
+from service.api.openapi import CUBE_RESPONSE, IMAGE_BODY, errors, guarded
 from service.api.options import ReconstructOptions, reconstruct_options
 from service.codecs import decode_image, encode_cube_chunks
 from service.contracts import ReconstructRequest
 
-router = APIRouter(tags=["reconstruction"])
+router = APIRouter(tags=["reconstruction"], dependencies=[InferenceDep], responses=guarded())
 
 _DESCRIPTION = """\
 Reconstruct the hyperspectral cube (H×W×C, C bands at `X-Wavelengths-Nm`) of one RGB frame.

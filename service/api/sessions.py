@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from service.api.deps import AdminDep, CoreDep
-from service.api.openapi import errors
+from service.api.deps import AdminDep, CoreDep, InferenceDep
+from service.api.openapi import errors, guarded
 from service.api.schemas import SessionBody, SessionDeleted
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
@@ -19,7 +19,11 @@ SessionId = Annotated[str, Path(description="1-128 characters of A-Z a-z 0-9 . _
     "/{session_id}",
     summary="A session's adaptation state",
     response_model=SessionBody,
-    responses=errors(404, 422, 500, 503, e404="No such session (never used, expired, or deleted)"),
+    dependencies=[InferenceDep],
+    responses={
+        **errors(404, 422, 500, 503, e404="No such session (never used, expired, or deleted)"),
+        **guarded(),
+    },
 )
 async def get_session(session_id: SessionId, core: CoreDep) -> SessionBody:
     return SessionBody.of(await core.session_info(session_id))
@@ -32,7 +36,7 @@ async def get_session(session_id: SessionId, core: CoreDep) -> SessionBody:
     "`GET /sessions/{id}` answers 404 until the session's next frame creates it again (step 1).",
     response_model=SessionDeleted,
     dependencies=[AdminDep],
-    responses=errors(422, 500, 503),
+    responses={**errors(422, 500, 503), **guarded(admin=True)},
 )
 async def delete_session(session_id: SessionId, core: CoreDep) -> SessionDeleted:
     return SessionDeleted(id=session_id, deleted=await core.reset_session(session_id))

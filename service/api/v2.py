@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from service.api.body import unless_disconnected
 from service.api.cube_response import cube_headers
-from service.api.deps import ContextDep, CoreDep
+from service.api.deps import ContextDep, CoreDep, InferenceDep
 from service.api.errors import ModelNotFoundError
 from service.api.oip_schemas import (
     INPUT_NAME,
@@ -31,7 +31,7 @@ from service.api.oip_schemas import (
     ServerReady,
 )
 from service.api.oip_tensors import BINARY_HEADER, encode_infer, parse_infer
-from service.api.openapi import errors, inline_schema
+from service.api.openapi import errors, guarded, inline_schema
 from service.api.options import check_session_id, check_tta_steps
 from service.contracts import ModelInfo, ReconstructRequest
 from service.core import InferenceCore
@@ -60,7 +60,10 @@ def _model(core: InferenceCore, name: str, version: str | None) -> ModelInfo:
     return info
 
 
-@router.get("", summary="Server metadata", response_model=ServerMetadata)
+_GUARD: dict[str, Any] = {"dependencies": [InferenceDep]}  # health and model readiness stay open (probes)
+
+
+@router.get("", summary="Server metadata", response_model=ServerMetadata, responses=guarded(), **_GUARD)
 async def server_metadata() -> ServerMetadata:
     return ServerMetadata(name="mcga", version=_server_version(), extensions=["binary_tensor_data"])
 
@@ -86,14 +89,16 @@ async def server_ready(ctx: ContextDep) -> JSONResponse:
     summary="Model metadata",
     response_model=ModelMetadata,
     response_model_exclude_none=True,
-    responses=errors(404, 503),
+    responses={**errors(404, 503), **guarded()},
+    **_GUARD,
 )
 @router.get(
     VERSIONED,
     summary="Model metadata (one version)",
     response_model=ModelMetadata,
     response_model_exclude_none=True,
-    responses=errors(404, 503),
+    responses={**errors(404, 503), **guarded()},
+    **_GUARD,
 )
 async def model_metadata(core: CoreDep, model_name: str, model_version: str | None = None) -> ModelMetadata:
     info = _model(core, model_name, model_version)
@@ -141,7 +146,9 @@ _INFER_DOCS: dict[str, Any] = {
     "responses": {
         200: {"model": InferenceResponse, "description": "JSON, or JSON + binary tensors (binary extension)"},
         **errors(404, 413, 422, 429, 500, 503, 504),
+        **guarded(),
     },
+    **_GUARD,
     "openapi_extra": {
         "requestBody": {
             "required": True,

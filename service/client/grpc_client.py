@@ -7,6 +7,8 @@ and `stream_frames` / `astream_frames` for a one-off stream.
         else: log(out.error)                     # that frame's input was refused; the stream goes on
 
 Channels accept messages of any size (a 512x512 float32 cube is 32 MB; gRPC's default is 4 MB).
+`api_key` is sent as `x-api-key` metadata on every call; `tls=True` (or `root_certificates`, PEM
+bytes of a private CA) opens a TLS channel.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ import grpc
 from google.protobuf.json_format import MessageToDict
 
 from service.client.convert import Image, Result
-from service.client.errors import ClientError
+from service.client.grpc_channel import CHANNEL_OPTIONS, client_error, open_channel
 from service.client.grpc_convert import (
     FrameOutcome,
     Reassembler,
     frame_request,
     image_message,
-    metadata_value,
     output_options,
     result_of,
     stream_requests,
@@ -32,24 +33,14 @@ from service.client.grpc_convert import (
 from service.grpc.gen.mcga.v1 import reconstruction_pb2 as pb
 from service.grpc.gen.mcga.v1 import reconstruction_pb2_grpc as pb_grpc
 
-CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-)
-
-
-def client_error(exc: grpc.RpcError) -> ClientError:
-    """A failed call as a ClientError (status name, the service's error code, retry hint)."""
-    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    retry = metadata_value(trailing, "retry-after-s")
-    return ClientError(
-        (exc.details() if hasattr(exc, "details") else None) or str(exc),
-        status=code.name,
-        code=metadata_value(trailing, "error-code") or code.name.lower(),
-        retry_after_s=float(retry) if retry else None,
-        request_id=metadata_value(trailing, "request-id"),
-    )
+__all__ = [
+    "CHANNEL_OPTIONS",
+    "AsyncGrpcClient",
+    "GrpcClient",
+    "astream_frames",
+    "client_error",
+    "stream_frames",
+]
 
 
 def _request(
@@ -74,9 +65,18 @@ def _config(session_id: str | None, adapt: bool, max_lag_frames: int, **output: 
 
 class GrpcClient:
     def __init__(
-        self, target: str, *, timeout: float | None = 60.0, options: Iterable[tuple[str, Any]] = ()
+        self,
+        target: str,
+        *,
+        timeout: float | None = 60.0,
+        options: Iterable[tuple[str, Any]] = (),
+        api_key: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
     ) -> None:
-        self._channel = grpc.insecure_channel(target, options=[*CHANNEL_OPTIONS, *options])
+        self._channel, self._metadata = open_channel(
+            target, options, api_key=api_key, tls=tls, root_certificates=root_certificates, aio=False
+        )
         self._stub = pb_grpc.ReconstructionStub(self._channel)
         self.timeout = timeout
 
@@ -101,7 +101,9 @@ class GrpcClient:
         """One frame; `output`: dtype, bands=(lo, hi) nm, region=(x, y, w, h)."""
         try:
             response = self._stub.Reconstruct(
-                _request(image, session_id, tta_steps, color, **output), timeout=self.timeout
+                _request(image, session_id, tta_steps, color, **output),
+                timeout=self.timeout,
+                metadata=self._metadata,
             )
         except grpc.RpcError as exc:
             raise client_error(exc) from None
@@ -109,7 +111,7 @@ class GrpcClient:
 
     def model(self) -> dict[str, Any]:
         try:
-            info = self._stub.GetModel(pb.GetModelRequest(), timeout=self.timeout)
+            info = self._stub.GetModel(pb.GetModelRequest(), timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise client_error(exc) from None
         return MessageToDict(info, preserving_proto_field_name=True)
@@ -127,7 +129,7 @@ class GrpcClient:
         """One stream (one session): an outcome per frame, in frame order; `output` as in reconstruct,
         plus chunk_bytes. Frames are sent as the server asks for them (flow control)."""
         config = _config(session_id, adapt, max_lag_frames, **output)
-        call = self._stub.StreamReconstruct(stream_requests(frames, config, color))
+        call = self._stub.StreamReconstruct(stream_requests(frames, config, color), metadata=self._metadata)
         assembler = Reassembler()
         try:
             for message in call:
@@ -142,9 +144,18 @@ class GrpcClient:
 
 class AsyncGrpcClient:
     def __init__(
-        self, target: str, *, timeout: float | None = 60.0, options: Iterable[tuple[str, Any]] = ()
+        self,
+        target: str,
+        *,
+        timeout: float | None = 60.0,
+        options: Iterable[tuple[str, Any]] = (),
+        api_key: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
     ) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=[*CHANNEL_OPTIONS, *options])
+        self._channel, self._metadata = open_channel(
+            target, options, api_key=api_key, tls=tls, root_certificates=root_certificates, aio=True
+        )
         self._stub = pb_grpc.ReconstructionStub(self._channel)
         self.timeout = timeout
 
@@ -168,7 +179,9 @@ class AsyncGrpcClient:
     ) -> Result:
         try:
             response = await self._stub.Reconstruct(
-                _request(image, session_id, tta_steps, color, **output), timeout=self.timeout
+                _request(image, session_id, tta_steps, color, **output),
+                timeout=self.timeout,
+                metadata=self._metadata,
             )
         except grpc.RpcError as exc:
             raise client_error(exc) from None
@@ -176,7 +189,9 @@ class AsyncGrpcClient:
 
     async def model(self) -> dict[str, Any]:
         try:
-            info = await self._stub.GetModel(pb.GetModelRequest(), timeout=self.timeout)
+            info = await self._stub.GetModel(
+                pb.GetModelRequest(), timeout=self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as exc:
             raise client_error(exc) from None
         return MessageToDict(info, preserving_proto_field_name=True)
@@ -204,7 +219,7 @@ class AsyncGrpcClient:
                 for index, image in enumerate(frames):
                     yield frame_request(index, image, color)
 
-        call = self._stub.StreamReconstruct(requests())
+        call = self._stub.StreamReconstruct(requests(), metadata=self._metadata)
         assembler = Reassembler()
         try:
             async for message in call:

@@ -3,10 +3,14 @@
 with Client("http://127.0.0.1:8000") as c:
     r = c.reconstruct("frame.png", session_id="cam-1", fmt="tiff")
     r.cube.shape, r.wavelengths_nm[:3], r.session_step
+
+`api_key` goes out as `Authorization: Bearer KEY`; `verify` takes an `ssl.SSLContext`, e.g.
+`ssl.create_default_context(cafile="ca.pem")` for a server with a private certificate.
 """
 
 from __future__ import annotations
 
+import ssl
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -39,11 +43,23 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"value": body}
 
 
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 class Client:
     def __init__(
-        self, base_url: str = DEFAULT_URL, *, timeout: float = 60.0, http: httpx.Client | None = None
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float = 60.0,
+        http: httpx.Client | None = None,
+        api_key: str | None = None,
+        verify: ssl.SSLContext | bool = True,
     ):
-        self._http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        self._http = http or httpx.Client(
+            base_url=base_url, timeout=timeout, headers=_headers(api_key), verify=verify
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -107,9 +123,17 @@ class Client:
 
 class AsyncClient:
     def __init__(
-        self, base_url: str = DEFAULT_URL, *, timeout: float = 60.0, http: httpx.AsyncClient | None = None
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float = 60.0,
+        http: httpx.AsyncClient | None = None,
+        api_key: str | None = None,
+        verify: ssl.SSLContext | bool = True,
     ):
-        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._http = http or httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, headers=_headers(api_key), verify=verify
+        )
 
     async def __aenter__(self) -> Self:
         return self

@@ -3,7 +3,8 @@ and reflection services, on one `grpc.aio` server in the process's event loop.
 
 Handlers are thin: decode (off the loop) -> core -> encode (off the loop). Errors are translated
 once, in `status.abort`. Message limits come from settings; a client must raise its own receive
-limit (gRPC's default is 4 MB) to take whole cubes, or stream them in chunks.
+limit (gRPC's default is 4 MB) to take whole cubes, or stream them in chunks. TLS comes from the
+certificate settings; API keys and rate limits from `service.grpc.access` (installed only when set).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from service.access import AccessControl
 from service.contracts import ReconstructRequest
 from service.core import SESSION_ID, InferenceCore
 from service.errors import DeadlineExceededError, InvalidInputError, NotReadyError
 from service.grpc import convert
+from service.grpc.access import AccessInterceptor
 from service.grpc.gen.mcga.v1 import reconstruction_pb2 as pb
 from service.grpc.gen.mcga.v1 import reconstruction_pb2_grpc as pb_grpc
 from service.grpc.health import ReadinessHealth
@@ -177,10 +180,28 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
     ]
 
 
-def build_grpc_edge(core: InferenceCore, settings: Settings, address: str | None = None) -> GrpcEdge:
-    """A bound, not yet started server (port 0 in settings: a free one, see `GrpcEdge.port`)."""
-    server = grpc.aio.server(options=server_options(settings))
-    service = ReconstructionService(core, settings, grpc_metrics(core.metrics.registry))
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS from the certificate files (and mTLS with a client CA); None without them."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    pair = (settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())
+    return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def build_grpc_edge(
+    core: InferenceCore,
+    settings: Settings,
+    address: str | None = None,
+    access: AccessControl | None = None,
+) -> GrpcEdge:
+    """A bound, not yet started server (port 0 in settings: a free one, see `GrpcEdge.port`), with
+    TLS and access control as the settings say (`access`: shared with the REST edge)."""
+    metrics = grpc_metrics(core.metrics.registry) if core.metrics.enabled else GrpcMetrics.disabled()
+    access = access or AccessControl.from_settings(settings)
+    interceptors = [AccessInterceptor(access, metrics)] if access.active else []
+    server = grpc.aio.server(options=server_options(settings), interceptors=interceptors)
+    service = ReconstructionService(core, settings, metrics)
     pb_grpc.add_ReconstructionServicer_to_server(service, server)
     health = ReadinessHealth(core, (SERVICE_NAME,))
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -191,7 +212,13 @@ def build_grpc_edge(core: InferenceCore, settings: Settings, address: str | None
     )
     reflection.enable_server_reflection(names, server)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
-    port = server.add_insecure_port(address or f"{host}:{settings.grpc_port}")
+    target = address or f"{host}:{settings.grpc_port}"
+    credentials = server_credentials(settings)
+    port = (
+        server.add_secure_port(target, credentials)
+        if credentials is not None
+        else server.add_insecure_port(target)
+    )
     return GrpcEdge(server, port, service, health)
 
 

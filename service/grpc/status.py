@@ -15,7 +15,8 @@ from typing import NoReturn
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from service.errors import QueueFullError, ServiceError
+from service.errors import RetryLaterError, ServiceError
+from service.metrics import disable_metrics
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def status_of(exc: ServiceError) -> tuple[grpc.StatusCode, str, Metadata]:
     """The status code, details and trailing metadata a client sees for `exc`."""
     code = getattr(grpc.StatusCode, exc.grpc_code, grpc.StatusCode.INTERNAL)
     metadata: list[tuple[str, str]] = [("error-code", exc.code)]
-    if isinstance(exc, QueueFullError) or code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+    if isinstance(exc, RetryLaterError) or code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         retry = float(getattr(exc, "retry_after_s", exc.details.get("retry_after_s", 1.0)))
         metadata.append(("retry-after-s", f"{retry:.3f}"))
     return code, exc.message, tuple(metadata)
@@ -66,6 +67,13 @@ class GrpcMetrics:
             ["outcome"],
             registry=registry,
         )
+
+    @classmethod
+    def disabled(cls) -> GrpcMetrics:
+        """Records nothing (setting `metrics_enabled` off)."""
+        metrics = cls(CollectorRegistry())
+        disable_metrics(metrics)
+        return metrics
 
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, GrpcMetrics] = weakref.WeakKeyDictionary()

@@ -166,5 +166,37 @@ class SessionGateway:
             return False
         return True
 
+    async def flush(self) -> int:
+        """Write back this replica's dirty copies (at shutdown, so a stop after a Redis outage loses
+        no acknowledged step); returns how many could not be written, each logged."""
+        if self._local is None:
+            return 0
+        failed = 0
+        for session_id, copy in self._local.items():
+            if copy.dirty and not await self._write_back(session_id, copy):
+                failed += 1
+                log.warning("session %s: locally kept steps not written back at shutdown", session_id)
+        return failed
+
+    async def _write_back(self, session_id: str, copy: LocalCopy) -> bool:
+        """True when the store now holds `copy` (or moved on past it elsewhere: the store wins)."""
+        assert self._local is not None
+        try:
+            record = await self._call("get", lambda: self.store.get(session_id))
+            if record is not None and record.version != copy.base_version:
+                self._metrics.session_ops.labels("resume", "store_won").inc()
+                return True
+            expected = record.version if record else 0
+            stored = await self._call(
+                "cas", lambda: self.store.compare_and_set(session_id, expected, copy.blob)
+            )
+        except StoreUnavailableError:
+            return False
+        if stored is None:
+            return False
+        self._metrics.session_ops.labels("resume", "write_back").inc()
+        self._local.put(session_id, LocalCopy(stored, copy.blob, dirty=False))
+        return True
+
     async def close(self) -> None:
         await self.store.close()

@@ -53,6 +53,11 @@ class LruTtlCache(Generic[V]):
         while self._bytes > self.max_bytes and len(self._items) > 1:
             self.pop(next(iter(self._items)))
 
+    def items(self) -> list[tuple[str, V]]:
+        """The live (unexpired) entries, least recently used first."""
+        now = self._clock()
+        return [(key, value) for key, (expires, value) in self._items.items() if expires > now]
+
     def pop(self, key: str) -> V | None:
         entry = self._items.pop(key, None)
         if entry is None:

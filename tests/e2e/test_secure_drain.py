@@ -1,0 +1,209 @@
+"""`mcga serve` as a real process with the production switches on (TLS on both edges from
+certificate files, inference and admin API keys, Redis sessions): both edges answer over TLS with
+keys only, and SIGTERM while frames are queued drains them: every accepted request is answered,
+each session's last step is in Redis, the process exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+import redis
+import torch
+import trustme
+
+from model.checkpoint import save_checkpoint
+from model.config import GANetConfig
+from model.ganet import GANet
+from service.client import ClientError, GrpcClient
+
+ROOT = Path(__file__).resolve().parents[2]
+REDIS_URL = "redis://127.0.0.1:6379/0"
+INFER, ADMIN = "e2e-infer-" + "k" * 24, "e2e-admin-" + "k" * 24
+SESSIONS, PER_SESSION, LONE = 4, 5, 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not running on 127.0.0.1:6379 (CI must provide it)")
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    prefix = f"mcga-e2e-secure:{uuid.uuid4().hex}:"
+    yield prefix
+    for key in client.scan_iter(match=prefix + "*"):
+        client.delete(key)
+    client.close()
+
+
+def write_weights(path: Path) -> Path:
+    torch.manual_seed(0)
+    cfg = GANetConfig(
+        latent_dim=16, moc_sizes=(32, 32), encoder_blocks=(1, 1), decoder_blocks=(1, 1), top_t=8
+    )
+    response = np.random.default_rng(0).random((31, 3))
+    meta = {
+        "wavelengths_nm": [400.0 + 10 * i for i in range(31)],
+        "camera": {"name": "test-camera", "response": (response / response.sum(axis=0)).tolist()},
+    }
+    return save_checkpoint(path, GANet(cfg).eval(), meta)
+
+
+def stored_step(prefix: str, session: str) -> int | None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        blob = client.hget(prefix + session, "b")
+    finally:
+        client.close()
+    if not isinstance(blob, bytes):
+        return None
+    return int(json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])["__metadata__"]["step"])
+
+
+def queue_depth(client: httpx.Client) -> float:
+    m = re.search(r"^mcga_queue_depth (\S+)$", client.get("/metrics").text, flags=re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+Answer = tuple[str | None, int | None, int | None]  # session, status (None: never accepted), step
+
+
+async def send_all(url: str, ca: Path, frames: list[tuple[str | None, bytes]]) -> list[Answer]:
+    """Every frame at once (a session's frames queue on the server in arrival order)."""
+    headers = {"Authorization": f"Bearer {INFER}", "Content-Type": "application/x-npy"}
+    limits = httpx.Limits(max_connections=len(frames))
+    context = ssl.create_default_context(cafile=str(ca))
+    async with httpx.AsyncClient(base_url=url, verify=context, timeout=60, limits=limits) as c:
+
+        async def one(session: str | None, body: bytes) -> Answer:
+            params = {"format": "npy", **({"session_id": session} if session else {})}
+            try:
+                r = await c.post("/reconstruct", content=body, params=params, headers=headers)
+            except httpx.ConnectError:  # refused after SIGTERM: never accepted, and the client knows
+                return session, None, None
+            step = r.headers.get("X-Session-Step")
+            return session, r.status_code, int(step) if step else None
+
+        return list(await asyncio.gather(*(one(session, body) for session, body in frames)))
+
+
+def test_tls_keys_and_sigterm_while_busy(tmp_path: Path, redis_prefix: str) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    ca_file, cert_file, key_file = (tmp_path / n for n in ("ca.pem", "cert.pem", "key.pem"))
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    cert.private_key_pem.write_to_path(str(key_file))
+    admin_file = tmp_path / "admin-keys"
+    admin_file.write_text(f"# mounted secret\n{ADMIN}\n")
+    http_port, grpc_port = free_port(), free_port()
+    env = os.environ | {
+        "MCGA_WEIGHTS": str(write_weights(tmp_path / "tiny.pt")),
+        "REDIS_URL": REDIS_URL,
+        "MCGA_REDIS_KEY_PREFIX": redis_prefix,
+        "MCGA_TORCH_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MCGA_WARMUP_SIZE": "16",
+        "MCGA_MAX_BATCH": "1",
+        "MCGA_API_KEYS": INFER,
+        "MCGA_ADMIN_API_KEYS_FILE": str(admin_file),
+        "MCGA_TLS_CERT_FILE": str(cert_file),
+        "MCGA_TLS_KEY_FILE": str(key_file),
+    }
+    log = tmp_path / "server.log"
+    args = ["--host", "127.0.0.1", "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "model.cli", "serve", *args], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    url, target = f"https://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}"
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file))
+        with httpx.Client(base_url=url, verify=context, timeout=5) as probe:
+            deadline = time.monotonic() + 90
+            while True:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                try:
+                    if probe.get("/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            assert probe.post("/reconstruct", content=b"x").status_code == 401
+            assert probe.delete("/sessions/x", headers={"X-API-Key": INFER}).status_code == 403
+            assert probe.delete("/sessions/x", headers={"X-API-Key": ADMIN}).status_code == 200
+            rgb = np.zeros((16, 16, 3), np.uint8)
+            with GrpcClient(target, api_key=INFER, root_certificates=ca.cert_pem.bytes()) as g:
+                assert g.reconstruct(rgb).cube.shape == (16, 16, 31)
+            with (
+                GrpcClient(target, root_certificates=ca.cert_pem.bytes()) as g,
+                pytest.raises(ClientError) as e,
+            ):
+                g.model()
+            assert e.value.status == grpc.StatusCode.UNAUTHENTICATED.name
+
+            rng = np.random.default_rng(0)
+            frames: list[tuple[str | None, bytes]] = []
+            for i in range(LONE + SESSIONS * PER_SESSION):
+                arr = rng.random((160, 160, 3), dtype=np.float32)
+                body = _npy(arr)
+                frames.append((None, body) if i < LONE else (f"cam-{(i - LONE) % SESSIONS}", body))
+
+            async def load_then_sigterm() -> list[Answer]:
+                sending = asyncio.ensure_future(send_all(url, ca_file, frames))
+                for _ in range(400):  # SIGTERM once frames are queued behind the busy worker
+                    if await asyncio.to_thread(queue_depth, probe) >= 3:
+                        break
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.2)
+                proc.send_signal(signal.SIGTERM)
+                return await sending
+
+            answers = asyncio.run(asyncio.wait_for(load_then_sigterm(), 120))
+        # Every request got an answer or was refused at connect; none was accepted and dropped.
+        statuses = [status for _, status, _ in answers]
+        assert set(statuses) <= {200, None}, statuses
+        assert statuses.count(200) >= len(frames) // 2, statuses
+        assert proc.wait(timeout=30) == 0, log.read_text()[-3000:]
+        for i in range(SESSIONS):  # each session's answered steps are all in Redis
+            steps = sorted(step or 0 for s, status, step in answers if s == f"cam-{i}" and status == 200)
+            assert steps == list(range(1, len(steps) + 1))
+            assert stored_step(redis_prefix, f"cam-{i}") == (len(steps) or None)
+        text = log.read_text()
+        assert "draining" in text and "stopped" in text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, arr)
+    return out.getvalue()
