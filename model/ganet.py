@@ -84,7 +84,7 @@ class GANet(nn.Module):
     def _code(self, level: int, x: Tensor) -> Tensor:
         """P_j into codebook space (l2-normalised when the MoC is)."""
         z: Tensor = self.to_code[level](x)
-        return F.normalize(z, dim=1) if self.cfg.normalized else z
+        return F.normalize(z, dim=1, eps=1e-6) if self.cfg.normalized else z
 
     def codebook(self, level: int) -> Tensor:
         return self.moc[self.cfg.scales - 1 - level]

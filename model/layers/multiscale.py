@@ -65,7 +65,7 @@ class ResidualQuantizer(nn.Module):
         for i in range(self.scales):
             f = area_down(residual, scale_factor(i, self.scales))
             if self.normalized:
-                f = F.normalize(f, dim=1)
+                f = F.normalize(f, dim=1, eps=1e-6)
             q, idx = quantize_map(f, codebooks[i])
             out.f.append(f)
             out.q.append(q)

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class CompareBudget:
     """Defaults equal the bundled recipe's stage 2, so the bundled GANet-S2 is itself the comparison model."""
 
-    steps: int = 3000
+    steps: int = 1500
     batch: int = 8
     patch: int = 64
     ganet_lr: float = 1e-3

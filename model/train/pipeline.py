@@ -30,7 +30,7 @@ class Recipe:
     """The bundled-weights recipe; `make weights` runs it at these defaults."""
 
     stage1_steps: int = 2500
-    stage2_steps: int = 3000
+    stage2_steps: int = 1500
     batch: int = 8
     patch: int = 64
     stage1_lr: float = 2e-4  # measured on CAVE: 1e-3 gave worse reconstruction and codebook usage

@@ -76,6 +76,7 @@ def train_rgb2hsi(
     state_path = out / f"{name}.state.pt"
     start = load_state(state_path, model, opt)[0] if state_path.exists() else 0
     run = RunLog(out, name, loop.steps, start, d, {"loop": loop_config_dict(loop)})
+    skipped = 0
     for step in range(start, loop.steps):
         if isinstance(model, GANet):
             model.set_replacement(step / max(1, loop.steps // 2))
@@ -85,9 +86,14 @@ def train_rgb2hsi(
         loss = charbonnier(predict(wrapped, rgb), hsi)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        opt.step()
-        run.step(step, {"loss": loss.item(), "lr": opt.param_groups[0]["lr"]}, loop.log_every)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        if torch.isfinite(loss) and torch.isfinite(grad_norm):
+            opt.step()
+        else:  # a non-finite step would poison Adam's moments: skip it and count it
+            skipped += 1
+        run.step(
+            step, {"loss": loss.item(), "lr": opt.param_groups[0]["lr"], "skipped": skipped}, loop.log_every
+        )
         if d.main and ((step + 1) % loop.ckpt_every == 0 or step + 1 == loop.steps):
             save_state(state_path, step + 1, model, opt)
     if isinstance(model, GANet):
