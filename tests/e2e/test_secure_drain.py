@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,24 +24,15 @@ import httpx
 import numpy as np
 import pytest
 import redis
-import torch
 import trustme
 
-from model.checkpoint import save_checkpoint
-from model.config import GANetConfig
-from model.ganet import GANet
 from service.client import ClientError, GrpcClient
+from tests.support import free_port, write_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 INFER, ADMIN = "e2e-infer-" + "k" * 24, "e2e-admin-" + "k" * 24
 SESSIONS, PER_SESSION, LONE = 4, 5, 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -59,19 +49,6 @@ def redis_prefix() -> Iterator[str]:
     for key in client.scan_iter(match=prefix + "*"):
         client.delete(key)
     client.close()
-
-
-def write_weights(path: Path) -> Path:
-    torch.manual_seed(0)
-    cfg = GANetConfig(
-        latent_dim=16, moc_sizes=(32, 32), encoder_blocks=(1, 1), decoder_blocks=(1, 1), top_t=8
-    )
-    response = np.random.default_rng(0).random((31, 3))
-    meta = {
-        "wavelengths_nm": [400.0 + 10 * i for i in range(31)],
-        "camera": {"name": "test-camera", "response": (response / response.sum(axis=0)).tolist()},
-    }
-    return save_checkpoint(path, GANet(cfg).eval(), meta)
 
 
 def stored_step(prefix: str, session: str) -> int | None:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,36 +21,18 @@ import httpx
 import numpy as np
 import pytest
 import redis
-import torch
 from PIL import Image
 
-from model.checkpoint import save_checkpoint
-from model.config import GANetConfig
-from model.ganet import GANet
 from service.client import Client, ClientError, GrpcClient, stream_frames
+from tests.support import free_port, write_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    cfg = GANetConfig(
-        latent_dim=16, moc_sizes=(32, 32), encoder_blocks=(1, 1), decoder_blocks=(1, 1), top_t=8
-    )
-    response = np.random.default_rng(0).random((31, 3))
-    meta = {
-        "wavelengths_nm": [400.0 + 10 * i for i in range(31)],
-        "camera": {"name": "test-camera", "response": (response / response.sum(axis=0)).tolist()},
-    }
-    return save_checkpoint(tmp_path_factory.mktemp("weights") / "tiny.pt", GANet(cfg).eval(), meta)
+    return write_weights(tmp_path_factory.mktemp("weights") / "tiny.pt")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -29,37 +28,12 @@ import torch
 from fastapi import FastAPI
 from PIL import Image
 
-from model.checkpoint import save_checkpoint
-from model.config import GANetConfig
-from model.ganet import GANet
 from service.api import create_app
 from service.core import InferenceCore
 from service.settings import Settings
+from tests.support import free_port, write_weights
 
-WAVELENGTHS = [400.0 + 10 * i for i in range(31)]
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
-
-
-def tiny_ganet(seed: int) -> GANet:
-    torch.manual_seed(seed)
-    cfg = GANetConfig(
-        latent_dim=16, moc_sizes=(32, 32), encoder_blocks=(1, 1), decoder_blocks=(1, 1), top_t=8
-    )
-    return GANet(cfg).eval()
-
-
-def camera_response(seed: int = 0) -> np.ndarray:
-    """A (31, 3) response whose rendering of a [0, 1] cube stays in [0, 1]."""
-    r = np.random.default_rng(seed).random((31, 3))
-    return r / r.sum(axis=0, keepdims=True)
-
-
-def write_weights(path: Path, seed: int) -> Path:
-    meta: dict[str, Any] = {
-        "wavelengths_nm": WAVELENGTHS,
-        "camera": {"name": "test-camera", "response": camera_response().tolist()},
-    }
-    return save_checkpoint(path, tiny_ganet(seed), meta)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -132,12 +106,6 @@ def shared_redis() -> Iterator[tuple[str, str]]:
     for key in client.scan_iter(match=prefix + "*"):
         client.delete(key)
     client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisProcess:
