@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
+import redis
 import torch
 
 from model.checkpoint import save_checkpoint
@@ -43,3 +49,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def redis_key_prefix(label: str, url: str = "redis://127.0.0.1:6379/0") -> Iterator[str]:
+    """A fresh key prefix on the shared Redis, its keys removed afterwards; a missing Redis fails
+    under CI (CI must provide it) and skips elsewhere."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is not running at {url} (CI must provide it)")
+        pytest.skip(f"Redis is not running at {url}")
+    prefix = f"{label}:{uuid.uuid4().hex}:"
+    try:
+        yield prefix
+    finally:
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+        client.close()

@@ -15,7 +15,6 @@ import ssl
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import redis
 import trustme
 
 from service.client import ClientError, GrpcClient
-from tests.support import free_port, write_weights
+from tests.support import free_port, redis_key_prefix, write_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -37,18 +36,8 @@ SESSIONS, PER_SESSION, LONE = 4, 5, 10
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis is not running on 127.0.0.1:6379 (CI must provide it)")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    prefix = f"mcga-e2e-secure:{uuid.uuid4().hex}:"
-    yield prefix
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with redis_key_prefix("mcga-e2e-secure", REDIS_URL) as prefix:
+        yield prefix
 
 
 def stored_step(prefix: str, session: str) -> int | None:

@@ -24,7 +24,7 @@ import redis
 from PIL import Image
 
 from service.client import Client, ClientError, GrpcClient, stream_frames
-from tests.support import free_port, write_weights
+from tests.support import free_port, redis_key_prefix, write_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -37,18 +37,8 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def redis_prefix() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            pytest.fail("Redis is not running on 127.0.0.1:6379 (CI must provide it)")
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    prefix = f"mcga-e2e:{uuid.uuid4().hex}:"
-    yield prefix
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
+    with redis_key_prefix("mcga-e2e", REDIS_URL) as prefix:
+        yield prefix
 
 
 @dataclass
