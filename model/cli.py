@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--camera-index", type=int, default=None, help="which camera of an `ssf` file")
     ev.add_argument("--protocols", default="plain,mixed,bright+10,bright-10,bright+10+tta,bright-10+tta")
     ev.add_argument("--tta-steps", type=int, default=10)
+    ev.add_argument(
+        "--project",
+        action="store_true",
+        help="project every output onto the cubes that render to the input through the eval camera "
+        "(for models without the camera-consistency layer built in: the baselines)",
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object (mean, images, protocols)")
     ev.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
     ev.add_argument("--report", type=Path, default=None, help="write a PNG report per image here")

@@ -27,6 +27,7 @@ from model.evaluate import (
     tta_predictor,
 )
 from model.ganet import GANet
+from model.layers.consistency import CameraConsistency
 from model.train.sources import CAVE_VAL_SCENES, DEFAULT_CAMERA, cameras
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,13 @@ def load_predictors(weights: Path, tta_steps: int) -> tuple[Predictor, Predictor
     return model_predictor(ck.model), tta, meta
 
 
+def projected(predict: Predictor, camera: CameraResponse) -> Predictor:
+    """`predict` followed by the camera-consistency projection (for models without it built in)."""
+    layer = CameraConsistency(camera.matrix.shape[0])
+    layer.set_response(torch.from_numpy(camera.matrix))
+    return lambda rgb: layer(predict(rgb), rgb)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     weights: Path = args.weights or BUNDLED_WEIGHTS
@@ -71,6 +79,9 @@ def run_eval(args: argparse.Namespace) -> int:
             if (args.data.parent / "cameras").is_dir()
             else camera_from_file(Path("../shared/data/cameras/cie_1964_w_gain.npz"))
         )
+    if args.project:
+        plain = projected(plain, camera)
+        tta = projected(tta, camera) if tta is not None else None
     pairs = render_pairs([read_cave(p) for p in scene_dirs(args.data, args.split)], camera)
     results: dict[str, Any] = {}
     for protocol in [p.strip() for p in args.protocols.split(",") if p.strip()]:
@@ -89,6 +100,7 @@ def run_eval(args: argparse.Namespace) -> int:
         else meta.get("camera", {}).get("name", DEFAULT_CAMERA),
         "scenes": [p.name for p in pairs],
         "tta_steps": args.tta_steps,
+        "projected": bool(args.project),
         "protocol": first["protocol"],
         "mean": first["mean"],
         "images": first["images"],

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from model.config import GANetConfig
 from model.layers.blocks import GABlock, SplitPointwise, conv3x3
-from model.layers.multiscale import MultiScaleDecoder, quantize_map
+from model.layers.consistency import CameraConsistency
+from model.layers.multiscale import MultiScaleDecoder, quantize_map, shape_gain
 from model.layers.vq import nearest_codeword, pixels, query_entropy, straight_through
 from model.padding import pad_to_multiple
 
@@ -73,6 +74,7 @@ class GANet(nn.Module):
         self.decoder = MultiScaleDecoder(d, S).requires_grad_(False)
         self.out_conv = conv3x3(d, cfg.out_bands).requires_grad_(False)
         self.register_buffer("replace_alpha", torch.tensor(1.0))
+        self.consistency = CameraConsistency(cfg.out_bands) if cfg.camera_consistency else None
 
     def frozen_modules(self) -> list[nn.Module]:
         return [self.moc, self.decoder, self.out_conv]
@@ -81,10 +83,14 @@ class GANet(nn.Module):
         """Gradual replacement weight `a` in [0, 1] (1 at inference)."""
         self.replace_alpha.fill_(min(1.0, max(0.0, alpha)))
 
-    def _code(self, level: int, x: Tensor) -> Tensor:
-        """P_j into codebook space (l2-normalised when the MoC is)."""
-        z: Tensor = self.to_code[level](x)
-        return F.normalize(z, dim=1, eps=1e-6) if self.cfg.normalized else z
+    def _code(self, level: int, x: Tensor) -> tuple[Tensor, Tensor]:
+        """P_j into codebook space: (the searched vector, l2-normalised when the MoC is; the raw one)."""
+        raw: Tensor = self.to_code[level](x)
+        return (F.normalize(raw, dim=1, eps=1e-6) if self.cfg.normalized else raw), raw
+
+    def _latent(self, z: Tensor, q: Tensor, raw: Tensor) -> Tensor:
+        """What stage 1's decoder reads: the codeword, straight-through, with the norm under shape-gain."""
+        return shape_gain(raw, straight_through(z, q), self.cfg.shape_gain and self.cfg.normalized)
 
     def codebook(self, level: int) -> Tensor:
         return self.moc[self.cfg.scales - 1 - level]
@@ -94,10 +100,9 @@ class GANet(nn.Module):
         step = max(1, -(-z_bnd.shape[1] // self.cfg.entropy_max_pixels))
         return query_entropy(z_bnd[:, ::step], codebook, self.cfg.tta_tau)
 
-    def _replace(self, z: Tensor, q: Tensor) -> Tensor:
-        """Gradual replacement: (1 - a) z + a Quantize(z), straight-through; the codewords at a = 1."""
+    def _replace(self, z: Tensor, zq: Tensor) -> Tensor:
+        """Gradual replacement: (1 - a) z + a Quantize(z) (`zq`, straight-through); `zq` at a = 1."""
         a = self.replace_alpha
-        zq = straight_through(z, q)
         return zq if bool(a >= 1) else (1 - a) * z + a * zq
 
     def forward(self, rgb_bchw: Tensor, with_entropy: bool = False) -> GANetOutput:
@@ -111,17 +116,17 @@ class GANet(nn.Module):
             if j:
                 feats = self.down[j - 1](feats)
             cb = self.codebook(j)
-            z = self._code(j, feats)
+            z, _ = self._code(j, feats)
             idx_in = nearest_codeword(pixels(z), cb, chunk)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
             for blk in cast(nn.ModuleList, self.enc[j]):
                 feats = blk(feats, idx_in, cb.shape[0])
-            z = self._code(j, feats)
+            z, raw = self._code(j, feats)
             q, idx_q = quantize_map(z, cb, chunk)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
-            skips.append((feats, straight_through(z, q), idx_q))
+            skips.append((feats, self._latent(z, q, raw), idx_q))
 
         latents: list[Tensor] = [x] * S
         dec: Tensor | None = None
@@ -131,15 +136,14 @@ class GANet(nn.Module):
             dec = self.fuse[j](e, qj) if dec is None else self.fuse[j](self.up[j](dec), e, qj)
             for blk in cast(nn.ModuleList, self.dec[j]):
                 dec = blk(dec, idx_q, cb.shape[0])
-            z = self._code(j, dec)
+            z, raw = self._code(j, dec)
             q, _ = quantize_map(z, cb, chunk)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
-            a = self.replace_alpha
-            latents[S - 1 - j] = (
-                straight_through(z, q) if bool(a >= 1) else (1 - a) * z + a * straight_through(z, q)
-            )
+            latents[S - 1 - j] = self._replace(self._latent(z, z, raw), self._latent(z, q, raw))
         hsi = self.out_conv(self.decoder(latents))[..., :H, :W]
+        if self.consistency is not None and not self.training:
+            hsi = self.consistency(hsi, rgb_bchw)
         entropy = torch.stack(entropies, dim=0).mean(0) if with_entropy else None
         return GANetOutput(hsi, entropy)
 

@@ -50,7 +50,7 @@ class VQVAE(nn.Module):
         self.in_convs = nn.ModuleList(conv3x3(spec.bands, d) for spec in cfg.datasets)
         self.body = nn.Sequential(ResBlock(d), ResBlock(d))
         self.codebooks = nn.Parameter(torch.randn(len(cfg.datasets), cfg.scales, cfg.codebook_size, d))
-        self.quantizer = ResidualQuantizer(d, cfg.scales, cfg.normalized)
+        self.quantizer = ResidualQuantizer(d, cfg.scales, cfg.normalized, cfg.shape_gain)
         self.decoder = MultiScaleDecoder(d, cfg.scales)
         self.out_convs = nn.ModuleList(conv3x3(d, spec.bands) for spec in cfg.datasets)
 
@@ -78,7 +78,7 @@ class VQVAE(nn.Module):
         inp = self.mask_bands(x_bchw, generator) if mask else x_bchw
         z = self.body(self.in_convs[dataset](inp))
         qz = self.quantizer(z, self.codebooks_of(dataset))
-        recon = self.out_convs[dataset](self.decoder(qz.q))
+        recon = self.out_convs[dataset](self.decoder(qz.z))
         recon_loss = charbonnier(recon, x_bchw, self.cfg.charbonnier_eps)
         codebook_loss = recon_loss.new_zeros(())
         for f, q in zip(qz.f, qz.q, strict=True):
@@ -98,7 +98,7 @@ class VQVAE(nn.Module):
     def reconstruct(self, x_bchw: Tensor, dataset: int) -> Tensor:
         """Inference: HSI -> codes -> HSI for any H, W (padded to the scale multiple, cropped back)."""
         H, W = x_bchw.shape[-2:]
-        return self.out_convs[dataset](self.decoder(self.quantize(x_bchw, dataset).q))[..., :H, :W]
+        return self.out_convs[dataset](self.decoder(self.quantize(x_bchw, dataset).z))[..., :H, :W]
 
     def moc(self) -> list[Tensor]:
         """Mixture of Codebooks: per scale (coarsest first), every dataset's codebook stacked, (n·K, d)."""

@@ -38,11 +38,22 @@ def quantize_map(f_bdhw: Tensor, codebook_kd: Tensor, chunk: int = 4096) -> tupl
 
 @dataclass
 class Quantized:
-    """Algorithm 1's output per scale (coarsest first): features f_i, codewords q_i, indices."""
+    """Algorithm 1's output per scale (coarsest first).
+
+    `f` (searched features) and `q` (their codewords) enter the codebook losses; `z` is what the
+    decoder reads: `q` in value, the identity to the encoder in gradient (straight-through), times
+    the feature's norm under shape-gain quantization.
+    """
 
     f: list[Tensor]
     q: list[Tensor]
     idx: list[Tensor]
+    z: list[Tensor]
+
+
+def shape_gain(f_raw: Tensor, unit_st: Tensor, enabled: bool) -> Tensor:
+    """Shape-gain VQ: the searched direction's codeword scaled back by the feature's own norm."""
+    return unit_st * f_raw.norm(dim=1, keepdim=True) if enabled else unit_st
 
 
 class ResidualQuantizer(nn.Module):
@@ -52,26 +63,28 @@ class ResidualQuantizer(nn.Module):
     S - 1 `phi` convs exist.
     """
 
-    def __init__(self, latent_dim: int, scales: int, normalized: bool = False) -> None:
+    def __init__(self, latent_dim: int, scales: int, normalized: bool = False, gain: bool = False) -> None:
         super().__init__()
         self.scales = scales
         self.normalized = normalized
+        self.gain = gain and normalized
         self.phi = nn.ModuleList(conv3x3(latent_dim, latent_dim) for _ in range(scales - 1))
 
     def forward(self, z_bdhw: Tensor, codebooks: list[Tensor]) -> Quantized:
         H, W = z_bdhw.shape[-2:]
         residual = z_bdhw
-        out = Quantized([], [], [])
+        out = Quantized([], [], [], [])
         for i in range(self.scales):
-            f = area_down(residual, scale_factor(i, self.scales))
-            if self.normalized:
-                f = F.normalize(f, dim=1, eps=1e-6)
+            f_raw = area_down(residual, scale_factor(i, self.scales))
+            f = F.normalize(f_raw, dim=1, eps=1e-6) if self.normalized else f_raw
             q, idx = quantize_map(f, codebooks[i])
+            z = shape_gain(f_raw, straight_through(f, q), self.gain)
             out.f.append(f)
             out.q.append(q)
             out.idx.append(idx)
+            out.z.append(z)
             if i < self.scales - 1:
-                residual = residual - self.phi[i](upsample_to(straight_through(f, q), H, W))
+                residual = residual - self.phi[i](upsample_to(z, H, W))
         return out
 
 

@@ -75,13 +75,15 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     t1 = time.time()
     moc, moc_report = assemble_moc(vq, code_usage(vq.eval(), sources))
     log.info("MoC: %s", json.dumps(moc_report))
-    net = build_ganet(vq, moc, "cave", GANetConfig())
+    default_cam, _ = cameras(data_root / "cameras")
+    net = build_ganet(vq, moc, "cave", GANetConfig(camera_consistency=True))
+    assert net.consistency is not None
+    net.consistency.set_response(torch.from_numpy(default_cam.matrix))
     loop2 = LoopConfig(recipe.stage2_steps, recipe.batch, recipe.patch, recipe.stage2_lr, seed=recipe.seed)
     train_rgb2hsi(
         net, predict_ganet, stage2_data(data_root, recipe.patch, recipe.seed), loop2, out, d, "stage2_ganet"
     )
     t2 = time.time()
-    default_cam, _ = cameras(data_root / "cameras")
     metadata: dict[str, Any] = {
         "name": "mcga-s2",
         "wavelengths_nm": list(vq.cfg.datasets[0].wavelengths_nm),

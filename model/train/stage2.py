@@ -43,6 +43,7 @@ def build_ganet(vq: VQVAE, moc: list[Tensor], dataset: str, base: GANetConfig) -
         moc_sizes=tuple(m.shape[0] for m in moc),
         out_bands=vq.cfg.datasets[ds].bands,
         normalized=vq.cfg.normalized,
+        shape_gain=vq.cfg.shape_gain,
     )
     net = GANet(cfg)
     net.load_stage1(moc, vq.decoder, vq.out_convs[ds])

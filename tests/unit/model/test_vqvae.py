@@ -30,7 +30,7 @@ def test_shapes_and_losses_per_dataset(scales: int) -> None:
 
 
 def test_band_masking_zeroes_half_the_bands() -> None:
-    vq = VQVAE(VQVAEConfig())
+    vq = VQVAE(VQVAEConfig(mask_ratio=0.5))
     masked = vq.mask_bands(torch.ones(4, 31, 2, 2))
     zeroed = (masked[:, :, 0, 0] == 0).sum(1)
     assert zeroed.tolist() == [16, 16, 16, 16]
@@ -53,6 +53,27 @@ def test_gradients_reach_codebooks_and_trunk() -> None:
         if name.startswith(("in_convs.1", "out_convs.1", "codebooks")):
             continue
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("gain", [False, True])
+def test_reconstruction_loss_reaches_the_encoder(gain: bool) -> None:
+    """The decoder reads the codewords straight-through: the reconstruction loss alone must train the
+    encoder (with only the commitment loss pulling it, the features collapse onto one code)."""
+    vq = VQVAE(VQVAEConfig(codebook_size=16, latent_dim=8, shape_gain=gain))
+    vq(torch.rand(2, 31, 8, 8), 0, mask=False).recon_loss.backward()
+    for name in ("in_convs.0.weight", "body.0.conv1.weight"):
+        grad = dict(vq.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_shape_gain_keeps_each_features_norm() -> None:
+    torch.manual_seed(0)
+    vq = VQVAE(VQVAEConfig(codebook_size=16, latent_dim=8, shape_gain=True, scales=1)).eval()
+    x = torch.rand(1, 31, 8, 8)
+    qz = vq.quantize(x, 0)
+    raw = vq.body(vq.in_convs[0](x))
+    assert torch.allclose(qz.z[0].norm(dim=1), raw.norm(dim=1), atol=1e-5)
+    assert torch.allclose(qz.z[0] / raw.norm(dim=1, keepdim=True), qz.q[0], atol=1e-5)
 
 
 def test_overfits_one_real_cave_cube(shared_data: Path) -> None:

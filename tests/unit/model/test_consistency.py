@@ -1,0 +1,93 @@
+"""Camera consistency: outputs render back to the input, the change is minimal, checkpoints keep it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint, save_checkpoint
+from model.config import GANetConfig
+from model.ganet import GANet
+from model.layers.consistency import CameraConsistency
+
+
+def response(seed: int = 0) -> torch.Tensor:
+    r = torch.rand(31, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return (r / r.sum(0, keepdim=True)).float()
+
+
+def layer(seed: int = 0) -> CameraConsistency:
+    out = CameraConsistency(31)
+    out.set_response(response(seed))
+    return out
+
+
+def render(cube: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("bchw,ck->bkhw", cube, r)
+
+
+def test_projected_cube_renders_to_the_input() -> None:
+    torch.manual_seed(0)
+    cube = 0.3 + 0.4 * torch.rand(2, 31, 5, 7)  # far from zero: no clamping
+    rgb = render(cube, response()) * (1 + 0.05 * torch.randn(2, 3, 5, 7))
+    out = layer()(cube, rgb)
+    assert torch.allclose(render(out, response()), rgb, atol=1e-5)
+
+
+def test_a_consistent_cube_is_left_alone_and_the_change_is_minimal() -> None:
+    torch.manual_seed(1)
+    r = response()
+    cube = 0.3 + 0.4 * torch.rand(1, 31, 4, 4)
+    assert torch.allclose(layer()(cube, render(cube, r)), cube, atol=1e-5)
+    rgb = render(cube, r) + 0.01
+    change = (layer()(cube, rgb) - cube).permute(0, 2, 3, 1).reshape(-1, 31).double()
+    # the smallest change that fixes the rendering lies in the span of the response's columns
+    basis, _ = torch.linalg.qr(r.double())
+    assert torch.allclose(change @ basis @ basis.T, change, atol=1e-6)
+
+
+def test_negative_values_are_clamped() -> None:
+    out = layer()(torch.zeros(1, 31, 2, 2), torch.full((1, 3, 2, 2), -0.5))
+    assert out.min() == 0
+
+
+def test_rank_deficient_or_misshaped_responses_are_refused() -> None:
+    flat = torch.ones(31, 3)
+    with pytest.raises(ValueError, match="rank"):
+        CameraConsistency(31).set_response(flat)
+    with pytest.raises(ValueError, match="31, 3"):
+        CameraConsistency(31).set_response(torch.rand(30, 3))
+
+
+def tiny(consistent: bool) -> GANet:
+    torch.manual_seed(0)
+    cfg = GANetConfig(
+        latent_dim=16,
+        moc_sizes=(32, 32),
+        encoder_blocks=(1, 1),
+        decoder_blocks=(1, 1),
+        top_t=8,
+        camera_consistency=consistent,
+    )
+    net = GANet(cfg)
+    if net.consistency is not None:
+        net.consistency.set_response(response())
+    return net
+
+
+def test_ganet_projects_in_eval_mode_only_and_checkpoints_keep_the_camera(tmp_path: Path) -> None:
+    net, plain = tiny(True), tiny(False)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if not k.startswith("consistency.")})
+    rgb = 0.2 + 0.5 * torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        raw = plain.eval()(rgb).hsi
+        projected = net.eval()(rgb).hsi
+        assert torch.allclose(projected, layer()(raw, rgb), atol=1e-6)
+        assert torch.allclose(net.train()(rgb).hsi, plain.train()(rgb).hsi)
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "c.pt", net.eval(), {})).model
+    assert isinstance(loaded, GANet) and loaded.consistency is not None
+    assert torch.allclose(loaded.consistency.response(), response(), atol=1e-6)
+    with torch.no_grad():
+        assert torch.allclose(loaded(rgb).hsi, projected, atol=1e-6)
