@@ -24,7 +24,7 @@ from model.config import GANetConfig
 from model.layers.blocks import GABlock, SplitPointwise, conv3x3
 from model.layers.consistency import CameraConsistency
 from model.layers.multiscale import MultiScaleDecoder, quantize_map, shape_gain
-from model.layers.vq import nearest_codeword, pixels, query_entropy, straight_through
+from model.layers.vq import UsageCounter, nearest_codeword, pixels, query_entropy, straight_through
 from model.padding import pad_to_multiple
 
 
@@ -75,6 +75,8 @@ class GANet(nn.Module):
         self.out_conv = conv3x3(d, cfg.out_bands).requires_grad_(False)
         self.register_buffer("replace_alpha", torch.tensor(1.0))
         self.consistency = CameraConsistency(cfg.out_bands) if cfg.camera_consistency else None
+        # Per level, counts of every search's chosen codes while set (see model/prune.py).
+        self.usage: list[UsageCounter] | None = None
 
     def frozen_modules(self) -> list[nn.Module]:
         return [self.moc, self.decoder, self.out_conv]
@@ -91,6 +93,10 @@ class GANet(nn.Module):
     def _latent(self, z: Tensor, q: Tensor, raw: Tensor) -> Tensor:
         """What stage 1's decoder reads: the codeword, straight-through, with the norm under shape-gain."""
         return shape_gain(raw, straight_through(z, q), self.cfg.shape_gain and self.cfg.normalized)
+
+    def _count(self, level: int, idx: Tensor) -> None:
+        if self.usage is not None:
+            self.usage[level].update(idx)
 
     def codebook(self, level: int) -> Tensor:
         return self.moc[self.cfg.scales - 1 - level]
@@ -118,12 +124,14 @@ class GANet(nn.Module):
             cb = self.codebook(j)
             z, _ = self._code(j, feats)
             idx_in = nearest_codeword(pixels(z), cb, chunk)
+            self._count(j, idx_in)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
             for blk in cast(nn.ModuleList, self.enc[j]):
                 feats = blk(feats, idx_in, cb.shape[0])
             z, raw = self._code(j, feats)
             q, idx_q = quantize_map(z, cb, chunk)
+            self._count(j, idx_q)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
             skips.append((feats, self._latent(z, q, raw), idx_q))
@@ -137,7 +145,8 @@ class GANet(nn.Module):
             for blk in cast(nn.ModuleList, self.dec[j]):
                 dec = blk(dec, idx_q, cb.shape[0])
             z, raw = self._code(j, dec)
-            q, _ = quantize_map(z, cb, chunk)
+            q, idx_out = quantize_map(z, cb, chunk)
+            self._count(j, idx_out)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
             latents[S - 1 - j] = self._replace(self._latent(z, z, raw), self._latent(z, q, raw))

@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.config import GANetConfig, VQVAEConfig
 from model.data import AugmentConfig, RGBHSIPatchDataset
+from model.data.synthesis import render_rgb
+from model.ganet import GANet
+from model.prune import prune_moc, search_usage
 from model.train.loop import Dist, LoopConfig, setup_distributed
 from model.train.sources import CAVE_VAL_SCENES, cameras, cave_split, stage1_sources
 from model.train.stage1 import assemble_moc, code_usage, train_stage1
@@ -56,6 +60,25 @@ def stage2_data(data_root: Path, patch: int, seed: int) -> RGBHSIPatchDataset:
     )
 
 
+def prune_for_cave(net: GANet, data_root: Path, seed: int) -> tuple[GANet, dict[str, Any]]:
+    """Drop the MoC codes no search picks on CAVE's training scenes, rendered through the default
+    camera and two others of the set (model/prune.py); returns the pruned net and a report."""
+    train, _ = cave_split(data_root / "cave")
+    default_cam, cams = cameras(data_root / "cameras")
+    rng = np.random.default_rng(seed)
+    picks = [default_cam, *(cams[i] for i in rng.choice(np.arange(1, len(cams)), 2, replace=False))]
+    images = (
+        torch.from_numpy(np.clip(render_rgb(c.data, cam), 0.0, 1.0)).unsqueeze(0)
+        for c in train
+        for cam in picks
+    )
+    before = list(net.cfg.moc_sizes)
+    pruned = prune_moc(net.eval(), search_usage(net.eval(), images))
+    report = {"before": before, "after": list(pruned.cfg.moc_sizes), "cameras": [c.name for c in picks]}
+    log.info("MoC pruned after stage 2: %s", report)
+    return pruned, report
+
+
 def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d: Dist | None = None) -> Path:
     d = d or setup_distributed()
     t0 = time.time()
@@ -83,6 +106,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     train_rgb2hsi(
         net, predict_ganet, stage2_data(data_root, recipe.patch, recipe.seed), loop2, out, d, "stage2_ganet"
     )
+    net, prune_report = prune_for_cave(net, data_root, recipe.seed)
     t2 = time.time()
     metadata: dict[str, Any] = {
         "name": "mcga-s2",
@@ -90,6 +114,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
         "camera": {"name": default_cam.name, "response": default_cam.matrix.tolist()},
         "input": "linear camera RGB in [0, 1] (the camera response above, white reflector -> max channel 1)",
         "moc": moc_report,
+        "moc_pruned_after_stage2": prune_report,
         "provenance": {
             "recipe": recipe.__dict__,
             "stage1_sources": {s.spec.name: [c.name for c in s.cubes] for s in sources},
