@@ -20,6 +20,7 @@ def _train(args: argparse.Namespace) -> int:
         batch=args.batch,
         patch=args.patch,
         synthetic_cubes=args.synthetic,
+        prune_cameras=args.prune_cameras,
         seed=args.seed,
     )
     path = train_all(args.data, args.out, args.export, recipe)
@@ -115,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     t_all.add_argument("--batch", type=int, default=r.batch)
     t_all.add_argument("--patch", type=int, default=r.patch)
     t_all.add_argument("--synthetic", type=int, default=r.synthetic_cubes, help="synthetic cubes (0: none)")
+    t_all.add_argument(
+        "--prune-cameras",
+        type=int,
+        default=r.prune_cameras,
+        help="cameras to render the training scenes through when pruning the MoC (0: no pruning)",
+    )
     t_all.add_argument("--seed", type=int, default=r.seed)
     t_all.set_defaults(func=_train)
     t_cmp = train_sub.add_parser("compare", help="GANet-S2 vs MST++ vs root-poly on the same data and budget")

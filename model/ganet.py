@@ -111,8 +111,14 @@ class GANet(nn.Module):
         a = self.replace_alpha
         return zq if bool(a >= 1) else (1 - a) * z + a * zq
 
-    def forward(self, rgb_bchw: Tensor, with_entropy: bool = False) -> GANetOutput:
-        """RGB (B, 3, H, W) -> HSI (B, out_bands, H, W) for any H, W; optionally the TTA entropy."""
+    def forward(
+        self, rgb_bchw: Tensor, with_entropy: bool = False, response: Tensor | None = None
+    ) -> GANetOutput:
+        """RGB (B, 3, H, W) -> HSI (B, out_bands, H, W) for any H, W; optionally the TTA entropy.
+
+        With camera consistency, eval mode projects with the stored camera; `response` (B, bands, 3),
+        the camera of each sample, projects with those instead (training, where cameras vary).
+        """
         x, (H, W) = pad_to_multiple(rgb_bchw, self.cfg.multiple)
         S, chunk = self.cfg.scales, self.cfg.search_chunk
         entropies: list[Tensor] = []
@@ -151,8 +157,8 @@ class GANet(nn.Module):
                 entropies.append(self._entropy(z, cb))
             latents[S - 1 - j] = self._replace(self._latent(z, z, raw), self._latent(z, q, raw))
         hsi = self.out_conv(self.decoder(latents))[..., :H, :W]
-        if self.consistency is not None and not self.training:
-            hsi = self.consistency(hsi, rgb_bchw)
+        if self.consistency is not None and (response is not None or not self.training):
+            hsi = self.consistency(hsi, rgb_bchw, response)
         entropy = torch.stack(entropies, dim=0).mean(0) if with_entropy else None
         return GANetOutput(hsi, entropy)
 

@@ -65,8 +65,9 @@ def _check_cubes(cubes: Sequence[Cube], patch_size: int) -> tuple[float, ...]:
     return grid
 
 
-class RGBHSIPatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """`length` random (rgb (3, p, p), hsi (bands, p, p)) float32 pairs rendered from in-memory cubes.
+class RGBHSIPatchDataset(Dataset[tuple[torch.Tensor, ...]]):
+    """`length` random (rgb (3, p, p), hsi (bands, p, p)) float32 pairs rendered from in-memory cubes;
+    with `with_response`, also the (bands, 3) response of the camera that rendered the pair.
 
     Per item: pick a cube, crop, flip/rotate, optionally relight (target too), render through a camera,
     then optionally add sensor noise and a JPEG round trip (RGB only)."""
@@ -80,6 +81,7 @@ class RGBHSIPatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         seed: int = 0,
         augment: AugmentConfig | None = None,
         illuminants: np.ndarray | None = None,
+        with_response: bool = False,
     ) -> None:
         grid = _check_cubes(cubes, patch_size)
         if not cameras:
@@ -94,11 +96,12 @@ class RGBHSIPatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.cameras = list(cameras)
         self.patch_size, self.length, self.seed = patch_size, length, seed
         self.illuminants = illuminants
+        self.with_response = with_response
 
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         if not 0 <= index < self.length:
             raise IndexError(index)
         aug, rng = self.augment, np.random.default_rng((self.seed, index))
@@ -112,7 +115,8 @@ class RGBHSIPatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             rgb = add_sensor_noise(rgb, rng, aug.peak_photons, aug.read_std)
         if aug.jpeg_quality is not None:
             rgb = jpeg_roundtrip(rgb, aug.jpeg_quality)
-        return torch.from_numpy(np.clip(rgb, 0.0, 1.0)), torch.from_numpy(hsi)
+        pair = (torch.from_numpy(np.clip(rgb, 0.0, 1.0)), torch.from_numpy(hsi))
+        return (*pair, torch.from_numpy(camera.matrix)) if self.with_response else pair
 
 
 class HSIPatchDataset(Dataset[tuple[torch.Tensor, int]]):

@@ -43,6 +43,18 @@ class CameraConsistency(nn.Module):
     def response(self) -> Tensor:
         return self.render_w[:, :, 0, 0].T.clone()
 
-    def forward(self, hsi: Tensor, rgb: Tensor) -> Tensor:
-        error = rgb - F.conv2d(hsi, self.render_w.to(hsi.dtype))
-        return (hsi + F.conv2d(error, self.lift_w.to(hsi.dtype))).clamp_min(0.0)
+    def forward(self, hsi: Tensor, rgb: Tensor, response_bk3: Tensor | None = None) -> Tensor:
+        """Project with the stored response, or with one response per sample (B, bands, 3): training
+        renders every patch through its own camera."""
+        if response_bk3 is None:
+            error = rgb - F.conv2d(hsi, self.render_w.to(hsi.dtype))
+            return (hsi + F.conv2d(error, self.lift_w.to(hsi.dtype))).clamp_min(0.0)
+        return project(hsi, rgb, response_bk3)
+
+
+def project(hsi: Tensor, rgb: Tensor, response_bk3: Tensor) -> Tensor:
+    """The projection with a response per sample, (B, bands, 3); differentiable in `hsi`."""
+    r = response_bk3.to(hsi.dtype)
+    lift = r @ torch.linalg.inv(r.transpose(1, 2) @ r)  # (B, bands, 3)
+    error = rgb - torch.einsum("bkhw,bkc->bchw", hsi, r)
+    return (hsi + torch.einsum("bkc,bchw->bkhw", lift, error)).clamp_min(0.0)

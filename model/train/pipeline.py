@@ -40,6 +40,7 @@ class Recipe:
     stage1_lr: float = 2e-4  # measured on CAVE: 1e-3 gave worse reconstruction and codebook usage
     stage2_lr: float = 1e-3
     synthetic_cubes: int = 16
+    prune_cameras: int = 3  # the default camera and 2 others (model/prune.py); 0 keeps the whole MoC
     seed: int = 0
 
 
@@ -52,21 +53,29 @@ def git_commit() -> str:
         return "unknown"
 
 
-def stage2_data(data_root: Path, patch: int, seed: int) -> RGBHSIPatchDataset:
+def stage2_data(data_root: Path, patch: int, seed: int, with_response: bool = False) -> RGBHSIPatchDataset:
+    """CAVE training patches through the camera set; `with_response` adds each patch's camera."""
     train, _ = cave_split(data_root / "cave")
     _, cams = cameras(data_root / "cameras")
     return RGBHSIPatchDataset(
-        train, patch, cams, length=1 << 30, seed=seed, augment=AugmentConfig(noise=True)
+        train,
+        patch,
+        cams,
+        length=1 << 30,
+        seed=seed,
+        augment=AugmentConfig(noise=True),
+        with_response=with_response,
     )
 
 
-def prune_for_cave(net: GANet, data_root: Path, seed: int) -> tuple[GANet, dict[str, Any]]:
+def prune_for_cave(net: GANet, data_root: Path, n_cameras: int, seed: int) -> tuple[GANet, dict[str, Any]]:
     """Drop the MoC codes no search picks on CAVE's training scenes, rendered through the default
-    camera and two others of the set (model/prune.py); returns the pruned net and a report."""
+    camera and `n_cameras - 1` others of the set (model/prune.py); returns the pruned net and a report."""
     train, _ = cave_split(data_root / "cave")
     default_cam, cams = cameras(data_root / "cameras")
     rng = np.random.default_rng(seed)
-    picks = [default_cam, *(cams[i] for i in rng.choice(np.arange(1, len(cams)), 2, replace=False))]
+    others = rng.choice(np.arange(1, len(cams)), min(n_cameras, len(cams)) - 1, replace=False)
+    picks = [default_cam, *(cams[int(i)] for i in others)]
     images = (
         torch.from_numpy(np.clip(render_rgb(c.data, cam), 0.0, 1.0)).unsqueeze(0)
         for c in train
@@ -104,9 +113,17 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     net.consistency.set_response(torch.from_numpy(default_cam.matrix))
     loop2 = LoopConfig(recipe.stage2_steps, recipe.batch, recipe.patch, recipe.stage2_lr, seed=recipe.seed)
     train_rgb2hsi(
-        net, predict_ganet, stage2_data(data_root, recipe.patch, recipe.seed), loop2, out, d, "stage2_ganet"
+        net,
+        predict_ganet,
+        stage2_data(data_root, recipe.patch, recipe.seed, with_response=True),
+        loop2,
+        out,
+        d,
+        "stage2_ganet",
     )
-    net, prune_report = prune_for_cave(net, data_root, recipe.seed)
+    prune_report: dict[str, Any] = {"skipped": True}
+    if recipe.prune_cameras > 0 and d.main:
+        net, prune_report = prune_for_cave(net, data_root, recipe.prune_cameras, recipe.seed)
     t2 = time.time()
     metadata: dict[str, Any] = {
         "name": "mcga-s2",

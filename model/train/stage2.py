@@ -30,7 +30,7 @@ from model.train.loop import (
 )
 from model.vqvae import VQVAE, charbonnier
 
-Predict = Callable[[nn.Module, Tensor], Tensor]
+Predict = Callable[..., Tensor]  # (model, rgb, *whatever else the dataset yields) -> hsi
 
 
 def build_ganet(vq: VQVAE, moc: list[Tensor], dataset: str, base: GANetConfig) -> GANet:
@@ -50,8 +50,9 @@ def build_ganet(vq: VQVAE, moc: list[Tensor], dataset: str, base: GANetConfig) -
     return net
 
 
-def predict_ganet(model: nn.Module, rgb: Tensor) -> Tensor:
-    out: Tensor = model(rgb).hsi
+def predict_ganet(model: nn.Module, rgb: Tensor, response: Tensor | None = None) -> Tensor:
+    """GANet's output; projected through each sample's camera when the data yields responses."""
+    out: Tensor = model(rgb, response=response).hsi
     return out
 
 
@@ -83,8 +84,8 @@ def train_rgb2hsi(
             model.set_replacement(step / max(1, loop.steps // 2))
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, loop.steps, loop.lr, loop.warmup)
-        rgb, hsi = (t.to(d.device) for t in batch_at(data, loop.batch, step, d))
-        loss = charbonnier(predict(wrapped, rgb), hsi)
+        rgb, hsi, *extra = (t.to(d.device) for t in batch_at(data, loop.batch, step, d))
+        loss = charbonnier(predict(wrapped, rgb, *extra), hsi)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, 1.0)

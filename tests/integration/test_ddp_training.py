@@ -37,6 +37,8 @@ def test_two_processes_stay_in_sync(shared_data: Path, tmp_path: Path) -> None:
         "32",
         "--synthetic",
         "0",
+        "--prune-cameras",
+        "0",  # pruning is tested on its own (tests/unit/model/test_prune.py); here it would take minutes
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)

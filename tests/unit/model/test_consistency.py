@@ -91,3 +91,18 @@ def test_ganet_projects_in_eval_mode_only_and_checkpoints_keep_the_camera(tmp_pa
     assert torch.allclose(loaded.consistency.response(), response(), atol=1e-6)
     with torch.no_grad():
         assert torch.allclose(loaded(rgb).hsi, projected, atol=1e-6)
+
+
+def test_per_sample_responses_match_the_stored_one_and_train_the_net() -> None:
+    torch.manual_seed(2)
+    cube, rgb = torch.rand(2, 31, 4, 6), torch.rand(2, 3, 4, 6)
+    same = layer()(cube, rgb, response().expand(2, 31, 3))
+    assert torch.allclose(same, layer()(cube, rgb), atol=1e-5)
+    mixed = layer()(cube, rgb, torch.stack([response(0), response(1)]))
+    assert torch.allclose(mixed[1:], layer(1)(cube[1:], rgb[1:]), atol=1e-5)
+    net, plain = tiny(True).train(), tiny(False).train()
+    responses = torch.stack([response(0), response(1)])
+    out = net(rgb, response=responses).hsi
+    assert torch.allclose(out, layer()(plain(rgb).hsi, rgb, responses), atol=1e-5)
+    out.sum().backward()
+    assert net.stem.weight.grad is not None and net.stem.weight.grad.abs().sum() > 0

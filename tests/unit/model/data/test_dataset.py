@@ -101,3 +101,12 @@ def test_hsi_patches_per_source() -> None:
     assert not torch.equal(cave[2][0], HSIPatchDataset(CUBES, 0, 8, 5, seed=2)[2][0])
     with pytest.raises(ValueError, match="wavelengths differ"):
         HSIPatchDataset([*CUBES, remote[0]], 0, 8, 5)
+
+
+def test_with_response_adds_the_camera_that_rendered_the_pair() -> None:
+    ds = RGBHSIPatchDataset(CUBES, 8, CAMERAS, length=4, seed=1, with_response=True)
+    for i in range(4):
+        rgb, hsi, response = ds[i]
+        assert response.shape == (hsi.shape[0], 3)
+        rendered = torch.einsum("khw,kc->chw", hsi, response).clamp(0, 1)
+        assert torch.allclose(rgb, rendered, atol=1e-5)
