@@ -32,6 +32,8 @@ from model.padding import pad_to_multiple
 class GANetOutput:
     hsi: Tensor
     entropy: Tensor | None  # (B,) mean codebook-query entropy over every search, when asked for
+    # (B,) mean squared input-vs-rendered difference the camera projection corrected (eval mode)
+    input_residual: Tensor | None = None
 
 
 class GANet(nn.Module):
@@ -157,10 +159,13 @@ class GANet(nn.Module):
                 entropies.append(self._entropy(z, cb))
             latents[S - 1 - j] = self._replace(self._latent(z, z, raw), self._latent(z, q, raw))
         hsi = self.out_conv(self.decoder(latents))[..., :H, :W]
+        residual = None
         if self.consistency is not None and (response is not None or not self.training):
+            if response is None:
+                residual = self.consistency.input_residual(hsi.detach(), rgb_bchw)
             hsi = self.consistency(hsi, rgb_bchw, response)
         entropy = torch.stack(entropies, dim=0).mean(0) if with_entropy else None
-        return GANetOutput(hsi, entropy)
+        return GANetOutput(hsi, entropy, residual)
 
     @torch.no_grad()
     def load_stage1(self, moc: list[Tensor], decoder: nn.Module, out_conv: nn.Module) -> None:

@@ -72,6 +72,7 @@ class TTAResult:
     entropy: Tensor | None  # (B,) query entropy, when any sample adapted
     states: list[GAState | None]
     outcomes: list[Outcome]
+    input_residual: Tensor | None = None  # (B,) see GANetOutput
 
 
 class TTAAdapter:
@@ -104,7 +105,7 @@ class TTAAdapter:
         if not any(s is not None for s in states):
             with torch.no_grad():
                 out = self.model(rgb_bchw)
-            return TTAResult(out.hsi, None, list(states), [Outcome.NONE] * len(states))
+            return TTAResult(out.hsi, None, list(states), [Outcome.NONE] * len(states), out.input_residual)
         adapting = any(adapt)
         params = self._batched_params(states, adapting)
         with torch.enable_grad() if adapting else torch.no_grad():
@@ -129,7 +130,8 @@ class TTAAdapter:
             new_states.append(new_state)
             outcomes.append(outcome)
         entropy = out.entropy.detach() if out.entropy is not None else None
-        return TTAResult(out.hsi.detach(), entropy, new_states, outcomes)
+        residual = out.input_residual.detach() if out.input_residual is not None else None
+        return TTAResult(out.hsi.detach(), entropy, new_states, outcomes, residual)
 
     def _step(self, state: GAState, grads: dict[str, Tensor], entropy: float) -> tuple[GAState, Outcome]:
         """Per-sample Adam on the GA parameters, then the safety rule."""
@@ -165,4 +167,4 @@ class TTAAdapter:
             res = self.run(rgb_bchw, current, [True] * len(current))
             current, outcomes = res.states, res.outcomes
         final = self.run(rgb_bchw, current, [False] * len(current))
-        return TTAResult(final.hsi, None, current, outcomes)
+        return TTAResult(final.hsi, None, current, outcomes, final.input_residual)

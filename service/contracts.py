@@ -48,7 +48,7 @@ class ReconstructResult:
     tta: TTAOutcome
     session_step: int | None  # the session's adaptation step count after this frame
     entropy: float | None  # codebook-query entropy of this frame (when it adapted)
-    reprojection_error: float | None  # RMSE between the input and the cube seen by the training camera
+    reprojection_error: float | None  # RMSE input vs cube (before projection) seen by the training camera
     tiled: bool
     timings: Timings
 

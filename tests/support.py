@@ -22,12 +22,21 @@ from model.ganet import GANet
 WAVELENGTHS = [400.0 + 10 * i for i in range(31)]
 
 
-def tiny_ganet(seed: int = 0) -> GANet:
+def tiny_ganet(seed: int = 0, consistent: bool = False) -> GANet:
+    """A small random GANet; `consistent` adds the camera projection with `camera_response()`."""
     torch.manual_seed(seed)
     cfg = GANetConfig(
-        latent_dim=16, moc_sizes=(32, 32), encoder_blocks=(1, 1), decoder_blocks=(1, 1), top_t=8
+        latent_dim=16,
+        moc_sizes=(32, 32),
+        encoder_blocks=(1, 1),
+        decoder_blocks=(1, 1),
+        top_t=8,
+        camera_consistency=consistent,
     )
-    return GANet(cfg).eval()
+    net = GANet(cfg).eval()
+    if net.consistency is not None:
+        net.consistency.set_response(torch.from_numpy(camera_response()).float())
+    return net
 
 
 def camera_response(seed: int = 0) -> np.ndarray:
@@ -36,13 +45,13 @@ def camera_response(seed: int = 0) -> np.ndarray:
     return r / r.sum(axis=0, keepdims=True)
 
 
-def write_weights(path: Path, seed: int = 0) -> Path:
+def write_weights(path: Path, seed: int = 0, consistent: bool = False) -> Path:
     """A tiny, fast GANet checkpoint with the metadata the service needs (wavelengths, camera)."""
     meta: dict[str, Any] = {
         "wavelengths_nm": WAVELENGTHS,
         "camera": {"name": "test-camera", "response": camera_response().tolist()},
     }
-    return save_checkpoint(path, tiny_ganet(seed), meta)
+    return save_checkpoint(path, tiny_ganet(seed, consistent), meta)
 
 
 def free_port() -> int:

@@ -40,6 +40,15 @@ class CameraConsistency(nn.Module):
         self.render_w.copy_(r.T[:, :, None, None].to(self.render_w.dtype))
         self.lift_w.copy_(lift[:, :, None, None].to(self.lift_w.dtype))
 
+    def input_residual(self, hsi: Tensor, rgb: Tensor) -> Tensor:
+        """(B,) mean squared difference between the input and `hsi` rendered through the stored camera.
+
+        On the network's output before projection this is what the projection corrects: the
+        drift signal of an input that no longer matches the camera (the projected output always
+        matches, up to clamping)."""
+        diff = rgb - F.conv2d(hsi, self.render_w.to(hsi.dtype))
+        return diff.square().mean(dim=(1, 2, 3))
+
     def response(self) -> Tensor:
         return self.render_w[:, :, 0, 0].T.clone()
 

@@ -9,6 +9,7 @@ crosses this boundary only as bytes, and a state adapted for other weights is re
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -219,9 +220,12 @@ class Runner:
         # A stream's output uses the parameters before this frame's steps; one-shot uses the adapted ones.
         forward_state = state if item.session else res.states[0]
 
+        tile_residuals: list[float] = []
+
         def tiles_fn(rgb_nhwc: np.ndarray) -> np.ndarray:
             n = rgb_nhwc.shape[0]
             out = self._pass(self._tensor(rgb_nhwc), [forward_state] * n, [0] * n, [False] * n)
+            tile_residuals.extend(out.input_residual or [])
             return out.hsi_bchw.float().permute(0, 2, 3, 1).cpu().numpy()
 
         s = self.settings
@@ -233,7 +237,18 @@ class Runner:
             overlap=s.tile_overlap,
             tile_batch=s.tile_batch,
         )
+        if tile_residuals:  # the mean over tiles (overlaps counted twice)
+            res.input_residual = [sum(tile_residuals) / len(tile_residuals)]
         return self._output(item, prepared, res, 0, cube, time.perf_counter() - t0, tiled=True)
+
+    def _reprojection_error(
+        self, res: PassResult, b: int, cube_hwc: np.ndarray, rgb_hwc: np.ndarray
+    ) -> float | None:
+        """Input-contract drift: what a camera-consistent model's projection had to correct, else the
+        RMSE between the input and the output rendered through the checkpoint's camera."""
+        if res.input_residual is not None and b < len(res.input_residual):
+            return math.sqrt(max(0.0, res.input_residual[b]))
+        return self.camera.reprojection_error(cube_hwc, rgb_hwc) if self.camera else None
 
     def _output(
         self,
@@ -250,7 +265,7 @@ class Runner:
         outcome = Outcome.RESET if prepared.reset else res.outcomes[b]
         # Write back what changed: an adapted or reset session (a dropped step changed nothing).
         write = item.session and outcome in (Outcome.ADAPTED, Outcome.RESET)
-        error = self.camera.reprojection_error(cube_hwc, item.rgb_hwc) if self.camera else None
+        error = self._reprojection_error(res, b, cube_hwc, item.rgb_hwc)
         return WorkOutput(
             cube_hwc=cube_hwc,
             model_version=self.version,

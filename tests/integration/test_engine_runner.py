@@ -19,6 +19,7 @@ from service.engine.work import WorkItem, WorkOutput
 from service.errors import InvalidInputError, ModelLoadError, ServiceError
 from service.metrics import Metrics
 from service.settings import Settings
+from tests.support import write_weights
 
 Frames = Callable[..., list[np.ndarray]]
 
@@ -80,8 +81,10 @@ def test_mixed_batch_adapts_each_session_as_alone(runner: Runner, frames: Frames
         if out.state is not None:
             assert alone.state is not None
             mine, theirs = decode_state(out.state).state, decode_state(alone.state).state
+            # Adam divides by the gradient's own size, so float noise in a near-zero gradient moves
+            # a parameter by up to a few percent of one step (lr 1e-3): the tolerance is 1e-4.
             for name, value in mine.params.items():
-                torch.testing.assert_close(value, theirs.params[name], rtol=1e-4, atol=1e-6)
+                torch.testing.assert_close(value, theirs.params[name], rtol=1e-4, atol=1e-4)
 
 
 def test_session_output_uses_its_parameters(runner: Runner, frames: Frames) -> None:
@@ -102,7 +105,8 @@ def test_session_output_uses_its_parameters(runner: Runner, frames: Frames) -> N
     blob = encode_state(state, runner.version)
     expected = adapter.run(torch.from_numpy(rgb).permute(2, 0, 1)[None], [state], [False]).hsi
     out = one(runner, WorkItem(rgb, session=True, state=blob, steps=0))
-    np.testing.assert_allclose(out.cube_hwc, expected[0].permute(1, 2, 0).numpy(), rtol=1e-4, atol=1e-5)
+    # shape-gain latents carry float noise of the two paths (batched runner vs adapter) to the output
+    np.testing.assert_allclose(out.cube_hwc, expected[0].permute(1, 2, 0).numpy(), rtol=1e-4, atol=1e-4)
     assert not np.allclose(out.cube_hwc, one(runner, WorkItem(rgb)).cube_hwc, atol=1e-6)
 
 
@@ -144,3 +148,23 @@ def test_unservable_weights_are_refused(tmp_path: Path, tiny_weights: Path) -> N
         Runner(Settings(weights=tmp_path / "missing.pt"), Metrics())
     with pytest.raises(ModelLoadError, match="session_max_bytes"):
         Runner(Settings(weights=tiny_weights, session_max_bytes=2048), Metrics())
+
+
+def test_a_consistent_model_reports_what_its_projection_corrected(
+    runner: Runner, frames: Frames, tmp_path: Path
+) -> None:
+    """The projected cube renders to the input by construction, so the drift figure is the input
+    residual of the unprojected output: the same number the plain model reports for its cube."""
+    weights = write_weights(tmp_path / "consistent.pt", seed=0, consistent=True)
+    consistent = Runner(
+        Settings(weights=weights, warmup_size=0, tile_size=64, tile_overlap=8, torch_threads=1), Metrics()
+    )
+    (rgb,) = frames(1, 16, 16, seed=3)
+    plain_out, cons_out = one(runner, WorkItem(rgb)), one(consistent, WorkItem(rgb))
+    assert plain_out.reprojection_error is not None and cons_out.reprojection_error is not None
+    assert cons_out.reprojection_error == pytest.approx(plain_out.reprojection_error, rel=1e-3)
+    assert consistent.camera is not None
+    assert consistent.camera.reprojection_error(cons_out.cube_hwc, rgb) < plain_out.reprojection_error / 2
+    (big,) = frames(1, 150, 97, seed=4)
+    tiled = one(consistent, WorkItem(big))
+    assert tiled.tiled and tiled.reprojection_error is not None and tiled.reprojection_error > 0
