@@ -235,7 +235,7 @@ class Runner:
             bands=self.model.cfg.out_bands,
             tile=s.tile_size,
             overlap=s.tile_overlap,
-            tile_batch=s.tile_batch,
+            tile_batch=s.tile_batch or (4 if self.device.type == "cuda" else 1),
         )
         if tile_residuals:  # the mean over tiles (overlaps counted twice)
             res.input_residual = [sum(tile_residuals) / len(tile_residuals)]
