@@ -58,6 +58,9 @@ class Settings(BaseSettings):
 
     # Batching
     max_batch: int = Field(default=8, ge=1, description="most frames in one forward pass")
+    max_batch_pixels: int = Field(
+        default=0, ge=0, description="most pixels in one forward pass (0: 65,536 on CPU, no limit on CUDA)"
+    )
     max_wait_ms: float = Field(default=5.0, ge=0, description="longest wait of a frame for company")
     max_queue: int = Field(default=64, ge=1, description="queued frames beyond which requests get 429")
     request_timeout_s: float = Field(default=30.0, gt=0, description="server-side deadline of one request")

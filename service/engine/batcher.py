@@ -67,10 +67,12 @@ class Batcher(Generic[P, R]):
         max_wait_s: float,
         max_queue: int,
         metrics: Metrics | None = None,
+        group_limit: Callable[[Hashable], int] | None = None,
     ) -> None:
         if max_batch < 1 or max_queue < 1 or max_wait_s < 0:
             raise ValueError("max_batch and max_queue must be >= 1, max_wait_s >= 0")
         self._process = process
+        self._group_limit = group_limit  # a group's own cap below max_batch (e.g. a pixel budget)
         self.max_batch, self.max_wait_s, self.max_queue = max_batch, max_wait_s, max_queue
         self._metrics = metrics or Metrics()
         self._queue: list[_Pending[P, R]] = []
@@ -155,10 +157,13 @@ class Batcher(Generic[P, R]):
         """A batch ready to run, or None and how long to wait before looking again."""
         groups = self._eligible_groups()
         wait = math.inf
-        for items in groups.values():
+        for key, items in groups.items():
+            limit = self.max_batch
+            if self._group_limit is not None:
+                limit = max(1, min(limit, self._group_limit(key)))
             ready_at = items[0].enqueued + self.max_wait_s
-            if len(items) >= self.max_batch or now >= ready_at:
-                return items[: self.max_batch], 0.0
+            if len(items) >= limit or now >= ready_at:
+                return items[:limit], 0.0
             wait = min(wait, ready_at - now)
         return None, wait
 

@@ -35,6 +35,9 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+_CPU_BATCH_PIXELS = 65_536  # 16 frames of 64^2, 4 of 128^2, 1 of 256^2
+
+
 class Engine:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings, self.metrics = settings, metrics
@@ -46,6 +49,7 @@ class Engine:
             max_wait_s=settings.max_wait_s,
             max_queue=settings.max_queue,
             metrics=metrics,
+            group_limit=self._group_limit,
         )
 
     async def _job(self, fn: Callable[..., T], *args: object) -> T:
@@ -93,6 +97,18 @@ class Engine:
         self.metrics.model_info.clear()
         self.metrics.model_info.labels(info.version, info.device).set(1)
         return info
+
+    def _group_limit(self, group: Hashable) -> int:
+        """Frames per pass for a shape group: within `max_batch_pixels` (0: 65,536 on CPU, where
+        batch 8 at 256^2 measured 0.57-0.85x the throughput of batch 1; no limit on CUDA)."""
+        budget = self.settings.max_batch_pixels
+        if budget == 0:
+            on_gpu = self._runner is not None and self._runner.device.type == "cuda"
+            budget = 0 if on_gpu else _CPU_BATCH_PIXELS
+        if budget == 0 or not isinstance(group, tuple) or not all(isinstance(v, int) for v in group):
+            return self.settings.max_batch
+        m = self._live_runner().multiple
+        return budget // max(1, group[0] * group[1] * m * m)
 
     def group_key(self, height: int, width: int) -> Hashable:
         """Frames batch together when they pad to one shape; a tiled frame is a batch of its own."""

@@ -105,6 +105,21 @@ def test_batches_hold_one_group_each() -> None:
     assert sorted(run(scenario)) == [["a0", "a1", "a2"], ["b0", "b1", "b2"]]
 
 
+def test_a_group_limit_caps_its_batches_and_a_full_capped_batch_does_not_wait() -> None:
+    async def scenario() -> list[list[str]]:
+        device = Device()
+        limits = {"big": 1, "small": 3}
+        batcher, _ = make(device, max_batch=8, max_wait_s=5.0, group_limit=lambda g: limits[g])
+        jobs = [batcher.submit(f"{g}{i}", group=g, deadline=far()) for i in range(3) for g in limits]
+        await asyncio.wait_for(asyncio.gather(*jobs), timeout=2.0)
+        await batcher.stop()
+        return device.batches
+
+    batches = run(scenario)
+    assert sorted(b for b in batches if b[0].startswith("big")) == [["big0"], ["big1"], ["big2"]]
+    assert [b for b in batches if b[0].startswith("small")] == [["small0", "small1", "small2"]]
+
+
 def test_full_queue_raises_with_retry_hint() -> None:
     async def scenario() -> QueueFullError:
         device = Device(hold=True)
