@@ -108,10 +108,12 @@ class GANet(nn.Module):
         step = max(1, -(-z_bnd.shape[1] // self.cfg.entropy_max_pixels))
         return query_entropy(z_bnd[:, ::step], codebook, self.cfg.tta_tau)
 
-    def _replace(self, z: Tensor, zq: Tensor) -> Tensor:
-        """Gradual replacement: (1 - a) z + a Quantize(z) (`zq`, straight-through); `zq` at a = 1."""
+    def _replace(self, z: Tensor, q: Tensor, raw: Tensor) -> Tensor:
+        """Gradual replacement: (1 - a) latent + a Quantize(latent), straight-through; the codewords
+        alone at a = 1 (inference), where the unquantized latent is never built."""
+        zq = self._latent(z, q, raw)
         a = self.replace_alpha
-        return zq if bool(a >= 1) else (1 - a) * z + a * zq
+        return zq if bool(a >= 1) else (1 - a) * self._latent(z, z, raw) + a * zq
 
     def forward(
         self, rgb_bchw: Tensor, with_entropy: bool = False, response: Tensor | None = None
@@ -157,13 +159,13 @@ class GANet(nn.Module):
             self._count(j, idx_out)
             if with_entropy:
                 entropies.append(self._entropy(z, cb))
-            latents[S - 1 - j] = self._replace(self._latent(z, z, raw), self._latent(z, q, raw))
+            latents[S - 1 - j] = self._replace(z, q, raw)
         hsi = self.out_conv(self.decoder(latents))[..., :H, :W]
         residual = None
-        if self.consistency is not None and (response is not None or not self.training):
-            if response is None:
-                residual = self.consistency.input_residual(hsi.detach(), rgb_bchw)
+        if self.consistency is not None and response is not None:
             hsi = self.consistency(hsi, rgb_bchw, response)
+        elif self.consistency is not None and not self.training:
+            hsi, residual = self.consistency.correct(hsi, rgb_bchw)
         entropy = torch.stack(entropies, dim=0).mean(0) if with_entropy else None
         return GANetOutput(hsi, entropy, residual)
 

@@ -40,14 +40,13 @@ class CameraConsistency(nn.Module):
         self.render_w.copy_(r.T[:, :, None, None].to(self.render_w.dtype))
         self.lift_w.copy_(lift[:, :, None, None].to(self.lift_w.dtype))
 
-    def input_residual(self, hsi: Tensor, rgb: Tensor) -> Tensor:
-        """(B,) mean squared difference between the input and `hsi` rendered through the stored camera.
-
-        On the network's output before projection this is what the projection corrects: the
-        drift signal of an input that no longer matches the camera (the projected output always
-        matches, up to clamping)."""
-        diff = rgb - F.conv2d(hsi, self.render_w.to(hsi.dtype))
-        return diff.square().mean(dim=(1, 2, 3))
+    def correct(self, hsi: Tensor, rgb: Tensor) -> tuple[Tensor, Tensor]:
+        """The projection with the stored camera, and the (B,) mean squared difference it corrected
+        between the input and `hsi` rendered through that camera: the drift signal of an input that
+        no longer matches the camera (the projected cube always matches, up to clamping)."""
+        error = rgb - F.conv2d(hsi, self.render_w.to(hsi.dtype))
+        projected = (hsi + F.conv2d(error, self.lift_w.to(hsi.dtype))).clamp_min(0.0)
+        return projected, error.detach().square().mean(dim=(1, 2, 3))
 
     def response(self) -> Tensor:
         return self.render_w[:, :, 0, 0].T.clone()
@@ -56,8 +55,7 @@ class CameraConsistency(nn.Module):
         """Project with the stored response, or with one response per sample (B, bands, 3): training
         renders every patch through its own camera."""
         if response_bk3 is None:
-            error = rgb - F.conv2d(hsi, self.render_w.to(hsi.dtype))
-            return (hsi + F.conv2d(error, self.lift_w.to(hsi.dtype))).clamp_min(0.0)
+            return self.correct(hsi, rgb)[0]
         return project(hsi, rgb, response_bk3)
 
 

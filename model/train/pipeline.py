@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ import torch
 
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.config import GANetConfig, VQVAEConfig
-from model.data import AugmentConfig, RGBHSIPatchDataset
+from model.data import AugmentConfig, Cube, RGBHSIPatchDataset
+from model.data.spectra import CameraResponse
 from model.data.synthesis import render_rgb
 from model.ganet import GANet
 from model.prune import prune_moc, search_usage
@@ -56,7 +58,12 @@ def git_commit() -> str:
 def stage2_data(data_root: Path, patch: int, seed: int, with_response: bool = False) -> RGBHSIPatchDataset:
     """CAVE training patches through the camera set; `with_response` adds each patch's camera."""
     train, _ = cave_split(data_root / "cave")
-    _, cams = cameras(data_root / "cameras")
+    return cave_patches(train, cameras(data_root / "cameras")[1], patch, seed, with_response)
+
+
+def cave_patches(
+    train: Sequence[Cube], cams: list[CameraResponse], patch: int, seed: int, with_response: bool
+) -> RGBHSIPatchDataset:
     return RGBHSIPatchDataset(
         train,
         patch,
@@ -68,14 +75,15 @@ def stage2_data(data_root: Path, patch: int, seed: int, with_response: bool = Fa
     )
 
 
-def prune_for_cave(net: GANet, data_root: Path, n_cameras: int, seed: int) -> tuple[GANet, dict[str, Any]]:
+def prune_for_cave(
+    net: GANet, train: Sequence[Cube], cams: list[CameraResponse], n_cameras: int, seed: int
+) -> tuple[GANet, dict[str, Any]]:
     """Drop the MoC codes no search picks on CAVE's training scenes, rendered through the default
-    camera and `n_cameras - 1` others of the set (model/prune.py); returns the pruned net and a report."""
-    train, _ = cave_split(data_root / "cave")
-    default_cam, cams = cameras(data_root / "cameras")
+    camera (`cams[0]`) and `n_cameras - 1` others of the set (model/prune.py); returns the pruned
+    net and a report."""
     rng = np.random.default_rng(seed)
     others = rng.choice(np.arange(1, len(cams)), min(n_cameras, len(cams)) - 1, replace=False)
-    picks = [default_cam, *(cams[int(i)] for i in others)]
+    picks = [cams[0], *(cams[int(i)] for i in others)]
     images = (
         torch.from_numpy(np.clip(render_rgb(c.data, cam), 0.0, 1.0)).unsqueeze(0)
         for c in train
@@ -107,7 +115,8 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     t1 = time.time()
     moc, moc_report = assemble_moc(vq, code_usage(vq.eval(), sources))
     log.info("MoC: %s", json.dumps(moc_report))
-    default_cam, _ = cameras(data_root / "cameras")
+    train = next(s for s in sources if s.spec.name == "cave").cubes  # already read for stage 1
+    default_cam, cams = cameras(data_root / "cameras")  # the default camera first
     net = build_ganet(vq, moc, "cave", GANetConfig(camera_consistency=True))
     assert net.consistency is not None
     net.consistency.set_response(torch.from_numpy(default_cam.matrix))
@@ -115,7 +124,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     train_rgb2hsi(
         net,
         predict_ganet,
-        stage2_data(data_root, recipe.patch, recipe.seed, with_response=True),
+        cave_patches(train, cams, recipe.patch, recipe.seed, with_response=True),
         loop2,
         out,
         d,
@@ -123,7 +132,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     )
     prune_report: dict[str, Any] = {"skipped": True}
     if recipe.prune_cameras > 0 and d.main:
-        net, prune_report = prune_for_cave(net, data_root, recipe.prune_cameras, recipe.seed)
+        net, prune_report = prune_for_cave(net, train, cams, recipe.prune_cameras, recipe.seed)
     t2 = time.time()
     metadata: dict[str, Any] = {
         "name": "mcga-s2",
@@ -135,7 +144,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
         "provenance": {
             "recipe": recipe.__dict__,
             "stage1_sources": {s.spec.name: [c.name for c in s.cubes] for s in sources},
-            "stage2_train_scenes": [c.name for c in cave_split(data_root / "cave")[0]],
+            "stage2_train_scenes": [c.name for c in train],
             "validation_scenes": list(CAVE_VAL_SCENES),
             "git_commit": git_commit(),
             "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -8,14 +8,13 @@ import pytest
 import torch
 
 from model.checkpoint import load_checkpoint, save_checkpoint
-from model.config import GANetConfig
 from model.ganet import GANet
 from model.layers.consistency import CameraConsistency
+from tests.support import camera_response, tiny_ganet
 
 
 def response(seed: int = 0) -> torch.Tensor:
-    r = torch.rand(31, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-    return (r / r.sum(0, keepdim=True)).float()
+    return torch.from_numpy(camera_response(seed)).float()
 
 
 def layer(seed: int = 0) -> CameraConsistency:
@@ -62,19 +61,8 @@ def test_rank_deficient_or_misshaped_responses_are_refused() -> None:
 
 
 def tiny(consistent: bool) -> GANet:
-    torch.manual_seed(0)
-    cfg = GANetConfig(
-        latent_dim=16,
-        moc_sizes=(32, 32),
-        encoder_blocks=(1, 1),
-        decoder_blocks=(1, 1),
-        top_t=8,
-        camera_consistency=consistent,
-    )
-    net = GANet(cfg)
-    if net.consistency is not None:
-        net.consistency.set_response(response())
-    return net
+    """The shared tiny net (its projection uses `response()`), in train mode."""
+    return tiny_ganet(0, consistent).train()
 
 
 def test_ganet_projects_in_eval_mode_only_and_checkpoints_keep_the_camera(tmp_path: Path) -> None:
