@@ -21,6 +21,7 @@ def _train(args: argparse.Namespace) -> int:
         patch=args.patch,
         synthetic_cubes=args.synthetic,
         prune_cameras=args.prune_cameras,
+        stage2_loss=args.stage2_loss,
         seed=args.seed,
     )
     path = train_all(args.data, args.out, args.export, recipe)
@@ -31,7 +32,7 @@ def _train(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from model.train.compare import CompareBudget, train_compare
 
-    budget = CompareBudget(steps=args.steps, synthetic_cubes=args.synthetic)
+    budget = CompareBudget(steps=args.steps, synthetic_cubes=args.synthetic, loss=args.loss)
     train_compare(args.data, args.stage1, args.out, budget, tuple(m.strip() for m in args.models.split(",")))
     return 0
 
@@ -104,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_sub = train.add_subparsers(dest="what", required=True)
     t_all = train_sub.add_parser("all", help="stage 1 -> MoC -> stage 2: the bundled-weights recipe")
     from model.train.pipeline import Recipe
+    from model.train.stage2 import LOSSES
+
+    loss_names = tuple(LOSSES)
 
     r = Recipe()
     t_all.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a shared/data-style folder")
@@ -122,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=r.prune_cameras,
         help="cameras to render the training scenes through when pruning the MoC (0: no pruning)",
     )
+    t_all.add_argument("--stage2-loss", choices=loss_names, default=r.stage2_loss)
     t_all.add_argument("--seed", type=int, default=r.seed)
     t_all.set_defaults(func=_train)
     t_cmp = train_sub.add_parser("compare", help="GANet-S2 vs MST++ vs root-poly on the same data and budget")
@@ -136,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     t_cmp.add_argument("--steps", type=int, default=1500)
     t_cmp.add_argument("--models", default="rootpoly,mstpp,ganet_s2", help="which of rootpoly,mstpp,ganet_s2")
     t_cmp.add_argument("--synthetic", type=int, default=r.synthetic_cubes)
+    t_cmp.add_argument("--loss", choices=loss_names, default=r.stage2_loss, help="both networks' loss")
     t_cmp.set_defaults(func=_compare)
 
     ev = sub.add_parser(

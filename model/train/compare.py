@@ -1,6 +1,6 @@
 """`mcga train compare`: GANet-S2, MST++ and root-polynomial regression on the same data and budget.
 
-Same CAVE training scenes, same rendering and augmentation, same loss (Charbonnier), same number of
+Same CAVE training scenes, same rendering and augmentation, same loss (the recipe's), same number of
 steps, batch and patch size for the two networks; GANet-S2 reuses a trained stage 1. The root-
 polynomial regression (the classical floor) is fitted in closed form on every training pixel
 rendered through each camera of the set.
@@ -42,6 +42,7 @@ class CompareBudget:
     patch: int = 64
     ganet_lr: float = 1e-3
     mstpp_lr: float = 4e-4  # MST++'s published learning rate
+    loss: str = "relative"  # both networks; must match the recipe's stage2_loss to compare like for like
     rootpoly_degree: int = 3
     synthetic_cubes: int = 16  # must match the stage 1 being reused
     seed: int = 0
@@ -86,7 +87,7 @@ def train_compare(
         )
         t = time.time()
         loop = LoopConfig(budget.steps, budget.batch, budget.patch, lr, seed=budget.seed)
-        trained = train_rgb2hsi(model, predict, data, loop, out, d, name)
+        trained = train_rgb2hsi(model, predict, data, loop, out, d, name, budget.loss)
         minutes[name] = round((time.time() - t) / 60, 2)
         if d.main:
             save_checkpoint(

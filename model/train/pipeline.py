@@ -41,6 +41,7 @@ class Recipe:
     patch: int = 64
     stage1_lr: float = 2e-4  # measured on CAVE: 1e-3 gave worse reconstruction and codebook usage
     stage2_lr: float = 1e-3
+    stage2_loss: str = "relative"  # model/train/stage2.py LOSSES; see README "Results" for the measurement
     synthetic_cubes: int = 16
     prune_cameras: int = 3  # the default camera and 2 others (model/prune.py); 0 keeps the whole MoC
     seed: int = 0
@@ -129,6 +130,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
         out,
         d,
         "stage2_ganet",
+        recipe.stage2_loss,
     )
     prune_report: dict[str, Any] = {"skipped": True}
     if recipe.prune_cameras > 0 and d.main:

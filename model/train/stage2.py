@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from model.config import GANetConfig
 from model.data import RGBHSIPatchDataset
 from model.ganet import GANet
+from model.metrics import MRAE_FLOOR
 from model.train.loop import (
     Dist,
     LoopConfig,
@@ -31,6 +32,16 @@ from model.train.loop import (
 from model.vqvae import VQVAE, charbonnier
 
 Predict = Callable[..., Tensor]  # (model, rgb, *whatever else the dataset yields) -> hsi
+Loss = Callable[[Tensor, Tensor], Tensor]
+
+
+def relative_l1(pred: Tensor, target: Tensor, floor: float = MRAE_FLOOR) -> Tensor:
+    """MRAE as a loss (MST++'s training loss), its denominator floored so that black values, which
+    CAVE has plenty of, give finite weights: |pred - target| / (target + floor)."""
+    return ((pred - target).abs() / (target + floor)).mean()
+
+
+LOSSES: dict[str, Loss] = {"relative": relative_l1, "charbonnier": charbonnier}
 
 
 def build_ganet(vq: VQVAE, moc: list[Tensor], dataset: str, base: GANetConfig) -> GANet:
@@ -69,15 +80,17 @@ def train_rgb2hsi(
     out: Path,
     d: Dist,
     name: str,
+    loss_name: str = "relative",
 ) -> nn.Module:
-    """Charbonnier loss, AdamW with warm-up + cosine schedule, resumable; DDP when `d.world` > 1."""
+    """`LOSSES[loss_name]`, AdamW with warm-up + cosine schedule, resumable; DDP when `d.world` > 1."""
+    loss_fn = LOSSES[loss_name]
     model = model.to(d.device).to(memory_format=torch.channels_last).train()  # type: ignore[call-overload]
     wrapped: nn.Module = DistributedDataParallel(model) if d.world > 1 else model
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=loop.lr, weight_decay=loop.weight_decay)
     state_path = out / f"{name}.state.pt"
     start = load_state(state_path, model, opt)[0] if state_path.exists() else 0
-    run = RunLog(out, name, loop.steps, start, d, {"loop": loop_config_dict(loop)})
+    run = RunLog(out, name, loop.steps, start, d, {"loop": loop_config_dict(loop), "loss": loss_name})
     skipped = 0
     for step in range(start, loop.steps):
         if isinstance(model, GANet):
@@ -85,7 +98,7 @@ def train_rgb2hsi(
         for group in opt.param_groups:
             group["lr"] = cosine_lr(step, loop.steps, loop.lr, loop.warmup)
         rgb, hsi, *extra = (t.to(d.device) for t in batch_at(data, loop.batch, step, d))
-        loss = charbonnier(predict(wrapped, rgb, *extra), hsi)
+        loss = loss_fn(predict(wrapped, rgb, *extra), hsi)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(trainable, 1.0)
