@@ -1,6 +1,8 @@
 """A bounded load test on loopback: a few hundred requests from many concurrent REST and gRPC
-clients against a small queue. Only 200s and 429s with Retry-After (gRPC: OK and
-RESOURCE_EXHAUSTED with retry-after-s), never a 5xx; the queue never grows past its bound; every
+clients against a small queue, each client waiting out the Retry-After it is given (jittered and
+capped, as a well-behaved client would; clients that retried at once spent all their attempts
+inside the first burst on a slow machine and never saw a 200). Only 200s and 429s with Retry-After
+(gRPC: OK and RESOURCE_EXHAUSTED with retry-after-s), never a 5xx; the queue never grows past its bound; every
 request is answered within the time limit; afterwards the queue is empty, no task is left behind and
 the process' memory is back near its baseline."""
 
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 from collections import Counter
 from collections.abc import Callable
 
@@ -26,6 +29,12 @@ REST_CLIENTS, REST_EACH = 40, 6  # 240 requests
 GRPC_CLIENTS, GRPC_EACH = 12, 8  # 96 calls
 MAX_QUEUE = 6
 LIMIT_S = 90.0
+BACKOFF_CAP_S = 1.5
+
+
+async def back_off(retry_after_s: float, rng: random.Random) -> None:
+    """Wait out a refusal: the server's hint, jittered by +-50% and capped so the test stays short."""
+    await asyncio.sleep(min(retry_after_s, BACKOFF_CAP_S) * (0.5 + rng.random()))
 
 
 def rss_bytes() -> int:
@@ -36,7 +45,7 @@ def rss_bytes() -> int:
     raise AssertionError("no VmRSS")
 
 
-async def _rest_client(url: str, body: bytes, seen: Counter[str]) -> None:
+async def _rest_client(url: str, body: bytes, seen: Counter[str], rng: random.Random) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         for _ in range(REST_EACH):
             r = await client.post("/reconstruct", content=body, params={"format": "npy"})
@@ -44,11 +53,12 @@ async def _rest_client(url: str, body: bytes, seen: Counter[str]) -> None:
             if r.status_code == 429:
                 assert int(r.headers["Retry-After"]) >= 1
                 assert r.json()["error"] == "queue_full"
+                await back_off(float(r.headers["Retry-After"]), rng)
             else:
                 assert r.status_code == 200, r.text[:200]
 
 
-async def _grpc_client(both: Both, rgb: np.ndarray, seen: Counter[str]) -> None:
+async def _grpc_client(both: Both, rgb: np.ndarray, seen: Counter[str], rng: random.Random) -> None:
     channel = both.channel()
     try:
         stub = both.stub(channel)
@@ -64,8 +74,10 @@ async def _grpc_client(both: Both, rgb: np.ndarray, seen: Counter[str]) -> None:
                 seen["grpc OK"] += 1
                 continue
             assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (refused.code(), refused.details())
-            assert float(dict(refused.trailing_metadata() or ())["retry-after-s"]) > 0
+            retry_after_s = float(dict(refused.trailing_metadata() or ())["retry-after-s"])
+            assert retry_after_s > 0
             seen["grpc RESOURCE_EXHAUSTED"] += 1
+            await back_off(retry_after_s, rng)
     finally:
         await channel.close()
 
@@ -84,8 +96,8 @@ async def _round(both: Both, rgb: np.ndarray, seen: Counter[str]) -> int:
     body = png(rgb)
     try:
         await asyncio.gather(
-            *(_rest_client(both.rest_url, body, seen) for _ in range(REST_CLIENTS)),
-            *(_grpc_client(both, rgb, seen) for _ in range(GRPC_CLIENTS)),
+            *(_rest_client(both.rest_url, body, seen, random.Random(i)) for i in range(REST_CLIENTS)),
+            *(_grpc_client(both, rgb, seen, random.Random(-1 - i)) for i in range(GRPC_CLIENTS)),
         )
     finally:
         watcher.cancel()
