@@ -27,7 +27,7 @@ from model.train.loop import LoopConfig, setup_distributed
 from model.train.pipeline import stage2_data
 from model.train.sources import cameras, cave_split, stage1_sources
 from model.train.stage1 import assemble_moc, code_usage
-from model.train.stage2 import build_ganet, predict_ganet, predict_tensor, train_rgb2hsi
+from model.train.stage2 import DEFAULT_LOSS, build_ganet, predict_ganet, predict_tensor, train_rgb2hsi
 from model.vqvae import VQVAE
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class CompareBudget:
     patch: int = 64
     ganet_lr: float = 1e-3
     mstpp_lr: float = 4e-4  # MST++'s published learning rate
-    loss: str = "relative"  # both networks; must match the recipe's stage2_loss to compare like for like
+    loss: str = DEFAULT_LOSS  # both networks, as the recipe's stage 2, to compare like for like
     rootpoly_degree: int = 3
     synthetic_cubes: int = 16  # must match the stage 1 being reused
     seed: int = 0

@@ -25,7 +25,7 @@ from model.prune import prune_moc, search_usage
 from model.train.loop import Dist, LoopConfig, setup_distributed
 from model.train.sources import CAVE_VAL_SCENES, cameras, cave_split, stage1_sources
 from model.train.stage1 import assemble_moc, code_usage, train_stage1
-from model.train.stage2 import build_ganet, predict_ganet, train_rgb2hsi
+from model.train.stage2 import DEFAULT_LOSS, build_ganet, predict_ganet, train_rgb2hsi
 from model.vqvae import VQVAE
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Recipe:
     patch: int = 64
     stage1_lr: float = 2e-4  # measured on CAVE: 1e-3 gave worse reconstruction and codebook usage
     stage2_lr: float = 1e-3
-    stage2_loss: str = "relative"  # model/train/stage2.py LOSSES; see README "Results" for the measurement
+    stage2_loss: str = DEFAULT_LOSS  # a key of model/train/stage2.py LOSSES
     synthetic_cubes: int = 16
     prune_cameras: int = 3  # the default camera and 2 others (model/prune.py); 0 keeps the whole MoC
     seed: int = 0

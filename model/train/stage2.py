@@ -42,6 +42,7 @@ def relative_l1(pred: Tensor, target: Tensor, floor: float = MRAE_FLOOR) -> Tens
 
 
 LOSSES: dict[str, Loss] = {"relative": relative_l1, "charbonnier": charbonnier}
+DEFAULT_LOSS = "relative"  # measured against Charbonnier: README, "The model"
 
 
 def build_ganet(vq: VQVAE, moc: list[Tensor], dataset: str, base: GANetConfig) -> GANet:
@@ -80,7 +81,7 @@ def train_rgb2hsi(
     out: Path,
     d: Dist,
     name: str,
-    loss_name: str = "relative",
+    loss_name: str = DEFAULT_LOSS,
 ) -> nn.Module:
     """`LOSSES[loss_name]`, AdamW with warm-up + cosine schedule, resumable; DDP when `d.world` > 1."""
     loss_fn = LOSSES[loss_name]

@@ -35,9 +35,6 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-_CPU_BATCH_PIXELS = 65_536  # 16 frames of 64^2, 4 of 128^2, 1 of 256^2
-
-
 class Engine:
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings, self.metrics = settings, metrics
@@ -99,16 +96,13 @@ class Engine:
         return info
 
     def _group_limit(self, group: Hashable) -> int:
-        """Frames per pass for a shape group: within `max_batch_pixels` (0: 65,536 on CPU, where
-        batch 8 at 256^2 measured 0.57-0.85x the throughput of batch 1; no limit on CUDA)."""
-        budget = self.settings.max_batch_pixels
-        if budget == 0:
-            on_gpu = self._runner is not None and self._runner.device.type == "cuda"
-            budget = 0 if on_gpu else _CPU_BATCH_PIXELS
-        if budget == 0 or not isinstance(group, tuple) or not all(isinstance(v, int) for v in group):
+        """Frames per pass for a shape group: within the runner's pixel budget (`max_batch_pixels`)."""
+        runner = self._live_runner()
+        is_shape = isinstance(group, tuple) and all(isinstance(v, int) for v in group)  # not a tiled frame
+        if runner.batch_pixels == 0 or not isinstance(group, tuple) or not is_shape:
             return self.settings.max_batch
-        m = self._live_runner().multiple
-        return budget // max(1, group[0] * group[1] * m * m)
+        m = runner.multiple
+        return runner.batch_pixels // max(1, group[0] * group[1] * m * m)
 
     def group_key(self, height: int, width: int) -> Hashable:
         """Frames batch together when they pad to one shape; a tiled frame is a batch of its own."""

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 _RANGE_TOL = 1e-3
+_CPU_BATCH_PIXELS = 65_536  # 16 frames of 64^2, 4 of 128^2, 1 of 256^2
 
 
 def pick_device(preference: str) -> torch.device:
@@ -70,6 +71,11 @@ class Runner:
             log.warning("dtype %s needs CUDA; computing in float32 on %s", settings.dtype, self.device)
             dtype = torch.float32
         self.dtype = dtype
+        on_gpu = self.device.type == "cuda"
+        # Settings' 0 means "the device's default": on CPU batch 8 at 256^2 measured 0.57-0.85x the
+        # throughput of batch 1, and 4 tiles of 512^2 per pass peaked a 4K frame at 5.8 GB RSS.
+        self.batch_pixels = settings.max_batch_pixels or (0 if on_gpu else _CPU_BATCH_PIXELS)  # 0: no cap
+        self.tile_batch = settings.tile_batch or (4 if on_gpu else 1)
         try:
             ckpt = load_checkpoint(path, map_location="cpu")
         except CheckpointError as exc:
@@ -235,7 +241,7 @@ class Runner:
             bands=self.model.cfg.out_bands,
             tile=s.tile_size,
             overlap=s.tile_overlap,
-            tile_batch=s.tile_batch or (4 if self.device.type == "cuda" else 1),
+            tile_batch=self.tile_batch,
         )
         if tile_residuals:  # the mean over tiles (overlaps counted twice)
             res.input_residual = [sum(tile_residuals) / len(tile_residuals)]

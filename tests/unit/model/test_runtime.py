@@ -11,12 +11,12 @@ import pytest
 
 CHURN = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, resource
     from concurrent.futures import ThreadPoolExecutor
     import numpy as np
     from model.runtime import keep_freed_memory
 
-    applied = keep_freed_memory() if sys.argv[1] == "1" else None
+    applied = keep_freed_memory()
 
     def churn():  # activations of a forward: several tens of MiB alive at once, then freed
         faults = []
@@ -32,16 +32,15 @@ CHURN = textwrap.dedent(
 )
 
 
-def churn(apply: bool) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-c", CHURN, "1" if apply else "0"], capture_output=True, text=True, check=True
-    )
+def churn() -> dict[str, object]:
+    """Run CHURN in a fresh process: mallopt settings are process-wide."""
+    out = subprocess.run([sys.executable, "-c", CHURN], capture_output=True, text=True, check=True)
     result: dict[str, object] = json.loads(out.stdout)
     return result
 
 
 def test_a_worker_threads_freed_memory_is_reused_without_page_faults() -> None:
-    result = churn(apply=True)
+    result = churn()
     if not result["applied"]:
         pytest.skip("not glibc: mallopt is unavailable")
     faults = result["faults"]
