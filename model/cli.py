@@ -22,6 +22,7 @@ def _train(args: argparse.Namespace) -> int:
         synthetic_cubes=args.synthetic,
         prune_cameras=args.prune_cameras,
         stage2_loss=args.stage2_loss,
+        latent_dim=args.latent_dim,
         seed=args.seed,
     )
     path = train_all(args.data, args.out, args.export, recipe)
@@ -127,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="cameras to render the training scenes through when pruning the MoC (0: no pruning)",
     )
     t_all.add_argument("--stage2-loss", choices=loss_names, default=r.stage2_loss)
+    t_all.add_argument(
+        "--latent-dim", type=int, default=r.latent_dim, help="d, the codebook width (level j: d*2^j channels)"
+    )
     t_all.add_argument("--seed", type=int, default=r.seed)
     t_all.set_defaults(func=_train)
     t_cmp = train_sub.add_parser("compare", help="GANet-S2 vs MST++ vs root-poly on the same data and budget")
