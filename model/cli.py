@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train models on real data")
     train_sub = train.add_subparsers(dest="what", required=True)
     t_all = train_sub.add_parser("all", help="stage 1 -> MoC -> stage 2: the bundled-weights recipe")
+    from model.config import TTAConfig
     from model.train.pipeline import Recipe
     from model.train.stage2 import LOSSES
 
@@ -173,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--camera-index", type=int, default=None, help="which camera of an `ssf` file")
     ev.add_argument("--protocols", default="plain,mixed,bright+10,bright-10,bright+10+tta,bright-10+tta")
     ev.add_argument("--tta-steps", type=int, default=10)
+    ev.add_argument(
+        "--tta-lr", type=float, default=TTAConfig().lr, help="Adam's learning rate for one-shot TTA"
+    )
     ev.add_argument(
         "--project",
         action="store_true",

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from model.baselines import RootPolyRegression
+from model.config import TTAConfig
 from model.data import Cube, render_rgb
 from model.data.spectra import CameraResponse, load_jiang2013_cameras, load_ntire_camera, make_camera
 from model.ganet import GANet
@@ -51,6 +52,8 @@ def camera_from_file(path: Path, index: int | None = None) -> CameraResponse:
         has_ssf = "ssf" in npz.files
     if has_ssf:
         cams = load_jiang2013_cameras(path)
+        if not 0 <= (index or 0) < len(cams):
+            raise ValueError(f"{path}: camera index {index} out of range (the file has {len(cams)} cameras)")
         return cams[index or 0]
     return load_ntire_camera(path)
 
@@ -73,8 +76,8 @@ def rootpoly_predictor(reg: RootPolyRegression) -> Predictor:
     return lambda rgb: reg.predict(rgb[0]).unsqueeze(0)
 
 
-def tta_predictor(model: GANet, steps: int) -> Predictor:
-    adapter = TTAAdapter(model)
+def tta_predictor(model: GANet, steps: int, cfg: TTAConfig | None = None) -> Predictor:
+    adapter = TTAAdapter(model, cfg)
     return lambda rgb: adapter.adapt_one_shot(rgb, steps).hsi
 
 

@@ -13,7 +13,7 @@ import torch
 
 from model.baselines import RootPolyRegression
 from model.checkpoint import BUNDLED_WEIGHTS, load_checkpoint
-from model.config import CAVE_WAVELENGTHS
+from model.config import CAVE_WAVELENGTHS, TTAConfig
 from model.data import list_cave_scenes, read_cave
 from model.data.spectra import CameraResponse
 from model.evaluate import (
@@ -45,16 +45,18 @@ def scene_dirs(data: Path, split: str) -> list[Path]:
     return chosen
 
 
-def load_predictors(weights: Path, tta_steps: int) -> tuple[Predictor, Predictor | None, dict[str, Any]]:
+def load_predictors(
+    weights: Path, tta_steps: int, tta: TTAConfig | None = None
+) -> tuple[Predictor, Predictor | None, dict[str, Any]]:
     """(plain predictor, TTA predictor or None, metadata) for a checkpoint or a root-poly .npz."""
     if weights.suffix == ".npz":
         with np.load(weights, allow_pickle=False) as npz:
             reg = RootPolyRegression.from_state_dict({k: npz[k] for k in npz.files})
         return rootpoly_predictor(reg), None, {"name": "root-poly", "wavelengths_nm": list(CAVE_WAVELENGTHS)}
     ck = load_checkpoint(weights)
-    tta = tta_predictor(ck.model, tta_steps) if isinstance(ck.model, GANet) else None
+    adapt = tta_predictor(ck.model, tta_steps, tta) if isinstance(ck.model, GANet) else None
     meta = {"name": ck.kind, "wavelengths_nm": list(CAVE_WAVELENGTHS), **ck.metadata, "version": ck.version}
-    return model_predictor(ck.model), tta, meta
+    return model_predictor(ck.model), adapt, meta
 
 
 def projected(predict: Predictor, camera: CameraResponse) -> Predictor:
@@ -67,10 +69,14 @@ def projected(predict: Predictor, camera: CameraResponse) -> Predictor:
 def run_eval(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     weights: Path = args.weights or BUNDLED_WEIGHTS
-    plain, tta, meta = load_predictors(weights, args.tta_steps)
+    plain, tta, meta = load_predictors(weights, args.tta_steps, TTAConfig(lr=args.tta_lr))
     camera: CameraResponse
     if args.camera is not None:
-        camera = camera_from_file(args.camera, args.camera_index)
+        try:
+            camera = camera_from_file(args.camera, args.camera_index)
+        except (OSError, ValueError) as exc:
+            log.error("bad --camera: %s", exc)
+            return 2
     elif "camera" in meta:
         camera = camera_from_metadata(meta)
     else:
@@ -100,6 +106,7 @@ def run_eval(args: argparse.Namespace) -> int:
         else meta.get("camera", {}).get("name", DEFAULT_CAMERA),
         "scenes": [p.name for p in pairs],
         "tta_steps": args.tta_steps,
+        "tta_lr": args.tta_lr,
         "projected": bool(args.project),
         "protocol": first["protocol"],
         "mean": first["mean"],

@@ -80,10 +80,23 @@ def make_camera(
 
 
 def load_ntire_camera(path: Path | str, name: str | None = None) -> CameraResponse:
-    """An NTIRE 2020 starter-kit response (`filters` (31, 3), `bands` (1, 31)), e.g. cie_1964_w_gain.npz."""
+    """An NTIRE 2020 starter-kit response (`filters` (N, 3), `bands` (1, N)), e.g. cie_1964_w_gain.npz.
+
+    Without `bands`, 31 rows are taken as 400..700 nm in 10 nm steps; anything else is a ValueError
+    naming the file."""
     path = Path(path)
     with np.load(path, allow_pickle=False) as npz:
-        filters, bands = npz["filters"], npz["bands"].ravel()
+        if "filters" not in npz.files:
+            raise ValueError(f"{path}: no `filters` array (keys: {sorted(npz.files)})")
+        filters = np.asarray(npz["filters"], dtype=np.float64)
+        bands = npz["bands"].ravel() if "bands" in npz.files else None
+    if bands is None and filters.shape[0] == len(GRID_NM):
+        bands = np.asarray(GRID_NM)
+    if bands is None or filters.ndim != 2 or filters.shape != (bands.size, 3):
+        raise ValueError(
+            f"{path}: `filters` must be (bands, 3) with `bands` its wavelengths (or 31 rows at 400..700 nm),"
+            f" got filters {filters.shape} and bands {None if bands is None else bands.shape}"
+        )
     return make_camera(name or path.stem.removesuffix("_w_gain"), bands.tolist(), filters)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from model.config import CAVE_WAVELENGTHS
 from model.data.spectra import (
     CameraResponse,
     load_cameras,
+    load_ntire_camera,
     load_spectra_dir,
     load_spectra_mat,
     make_camera,
@@ -167,6 +169,20 @@ def test_spectra_mat_fills_nan(tmp_path: Path) -> None:
     assert spectra.spectra[1, 0] == pytest.approx(0.12)  # held from 410 nm
     cubes = make_synthetic_cubes(spectra, spectra, 2, (8, 8), seed=0)
     assert [c.name for c in cubes] == ["synthetic_mosaic_0000", "synthetic_blend_0001"]
+
+
+def test_ntire_camera_file_keys(tmp_path: Path) -> None:
+    filters = np.random.default_rng(0).uniform(0.1, 1.0, size=(31, 3))
+    np.savez(tmp_path / "with_bands.npz", filters=filters, bands=np.arange(400, 701, 10)[None])
+    np.savez(tmp_path / "no_bands.npz", filters=filters)  # 31 rows: taken as 400..700 nm
+    a, b = (load_ntire_camera(tmp_path / f) for f in ("with_bands.npz", "no_bands.npz"))
+    np.testing.assert_allclose(a.matrix, b.matrix)
+    np.savez(tmp_path / "no_filters.npz", ssf_typo=filters)
+    np.savez(tmp_path / "odd.npz", filters=filters[:20])
+    np.savez(tmp_path / "mismatch.npz", filters=filters, bands=np.arange(400, 701, 20))
+    for name, says in (("no_filters", "no `filters`"), ("odd", "(20, 3)"), ("mismatch", "(16,)")):
+        with pytest.raises(ValueError, match=rf"{name}\.npz.*{re.escape(says)}"):
+            load_ntire_camera(tmp_path / f"{name}.npz")
 
 
 @pytest.mark.data
