@@ -23,6 +23,7 @@ def _train(args: argparse.Namespace) -> int:
         prune_cameras=args.prune_cameras,
         stage2_loss=args.stage2_loss,
         latent_dim=args.latent_dim,
+        stage1_loss=args.stage1_loss,
         seed=args.seed,
     )
     path = train_all(args.data, args.out, args.export, recipe)
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=r.prune_cameras,
         help="cameras to render the training scenes through when pruning the MoC (0: no pruning)",
     )
+    t_all.add_argument("--stage1-loss", choices=loss_names, default=r.stage1_loss)
     t_all.add_argument("--stage2-loss", choices=loss_names, default=r.stage2_loss)
     t_all.add_argument(
         "--latent-dim", type=int, default=r.latent_dim, help="d, the codebook width (level j: d*2^j channels)"

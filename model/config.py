@@ -43,12 +43,15 @@ class VQVAEConfig:
     # straight-through decoder input: MRAE>=0.01 0.375 / RMSE 0.0376 without, 0.323 / 0.0290 with.
     shape_gain: bool = True
     charbonnier_eps: float = 1e-6
+    recon_loss: str = "charbonnier"  # or "relative" (model/losses.py)
 
     def __post_init__(self) -> None:
         if self.scales < 1:
             raise ValueError("scales must be >= 1")
         if not self.datasets:
             raise ValueError("stage 1 needs at least one dataset")
+        if self.recon_loss not in ("charbonnier", "relative"):
+            raise ValueError(f"recon_loss must be 'charbonnier' or 'relative', not {self.recon_loss!r}")
         names = [d.name for d in self.datasets]
         if len(set(names)) != len(names):
             raise ValueError(f"dataset names must be unique: {names}")

@@ -23,11 +23,8 @@ from torch import Tensor, nn
 from model.config import VQVAEConfig
 from model.layers.blocks import ResBlock, conv3x3
 from model.layers.multiscale import MultiScaleDecoder, Quantized, ResidualQuantizer
+from model.losses import charbonnier, relative_l1
 from model.padding import pad_to_multiple
-
-
-def charbonnier(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
-    return torch.sqrt((pred - target) ** 2 + eps).mean()
 
 
 @dataclass
@@ -79,7 +76,11 @@ class VQVAE(nn.Module):
         z = self.body(self.in_convs[dataset](inp))
         qz = self.quantizer(z, self.codebooks_of(dataset))
         recon = self.out_convs[dataset](self.decoder(qz.z))
-        recon_loss = charbonnier(recon, x_bchw, self.cfg.charbonnier_eps)
+        recon_loss = (
+            relative_l1(recon, x_bchw)
+            if self.cfg.recon_loss == "relative"
+            else charbonnier(recon, x_bchw, self.cfg.charbonnier_eps)
+        )
         codebook_loss = recon_loss.new_zeros(())
         for f, q in zip(qz.f, qz.q, strict=True):
             codebook_loss = (

@@ -42,6 +42,7 @@ class Recipe:
     stage1_lr: float = 2e-4  # measured on CAVE: 1e-3 gave worse reconstruction and codebook usage
     stage2_lr: float = 1e-3
     stage2_loss: str = DEFAULT_LOSS  # a key of model/train/stage2.py LOSSES
+    stage1_loss: str = "charbonnier"  # "relative" as in stage 2: measured in README, "The model"
     latent_dim: int = 32  # d: MODEL.md's MCGA-S2 width; cost falls ~d^2 in the blocks, ~d in the searches
     synthetic_cubes: int = 16
     prune_cameras: int = 3  # the default camera and 2 others (model/prune.py); 0 keeps the whole MoC
@@ -102,7 +103,9 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     d = d or setup_distributed()
     t0 = time.time()
     sources = stage1_sources(data_root, synthetic=recipe.synthetic_cubes, seed=recipe.seed)
-    vq_cfg = VQVAEConfig(datasets=tuple(s.spec for s in sources), latent_dim=recipe.latent_dim)
+    vq_cfg = VQVAEConfig(
+        datasets=tuple(s.spec for s in sources), latent_dim=recipe.latent_dim, recon_loss=recipe.stage1_loss
+    )
     vq_path = out / "stage1_vqvae.pt"
     if vq_path.exists():
         vq = load_checkpoint(vq_path).model

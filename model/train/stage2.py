@@ -18,7 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from model.config import GANetConfig
 from model.data import RGBHSIPatchDataset
 from model.ganet import GANet
-from model.metrics import MRAE_FLOOR
+from model.losses import DEFAULT_LOSS, LOSSES
 from model.train.loop import (
     Dist,
     LoopConfig,
@@ -29,20 +29,9 @@ from model.train.loop import (
     loop_config_dict,
     save_state,
 )
-from model.vqvae import VQVAE, charbonnier
+from model.vqvae import VQVAE
 
 Predict = Callable[..., Tensor]  # (model, rgb, *whatever else the dataset yields) -> hsi
-Loss = Callable[[Tensor, Tensor], Tensor]
-
-
-def relative_l1(pred: Tensor, target: Tensor, floor: float = MRAE_FLOOR) -> Tensor:
-    """MRAE as a loss (MST++'s training loss), its denominator floored so that black values, which
-    CAVE has plenty of, give finite weights: |pred - target| / (target + floor)."""
-    return ((pred - target).abs() / (target + floor)).mean()
-
-
-LOSSES: dict[str, Loss] = {"relative": relative_l1, "charbonnier": charbonnier}
-DEFAULT_LOSS = "relative"  # measured against Charbonnier: README, "The model"
 
 
 def build_ganet(vq: VQVAE, moc: list[Tensor], dataset: str, base: GANetConfig) -> GANet:

@@ -1,11 +1,13 @@
-"""The stage-2 losses: the relative loss weighs an error by the value it is made on."""
+"""The reconstruction losses: the relative loss weighs an error by the value it is made on."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from model.train.stage2 import LOSSES, relative_l1
+from model.config import VQVAEConfig
+from model.losses import LOSSES, charbonnier, relative_l1
+from model.vqvae import VQVAE
 
 
 def test_relative_l1_matches_hand_computed_values() -> None:
@@ -27,3 +29,18 @@ def test_relative_l1_has_finite_gradients_on_black_targets() -> None:
     pred = torch.zeros(4, requires_grad=True)
     relative_l1(pred, torch.zeros(4)).backward()
     assert pred.grad is not None and bool(torch.isfinite(pred.grad).all())
+
+
+@pytest.mark.parametrize("name", ["charbonnier", "relative"])
+def test_stage1_reconstruction_loss_is_the_configured_one(name: str) -> None:
+    torch.manual_seed(0)
+    vq = VQVAE(VQVAEConfig(codebook_size=16, latent_dim=8, recon_loss=name))
+    x = torch.rand(2, 31, 8, 8)
+    out = vq(x, 0, mask=False)
+    expected = relative_l1(out.recon, x) if name == "relative" else charbonnier(out.recon, x)
+    assert float(out.recon_loss) == pytest.approx(float(expected))
+
+
+def test_stage1_rejects_an_unknown_loss() -> None:
+    with pytest.raises(ValueError, match="recon_loss"):
+        VQVAEConfig(recon_loss="l2")
