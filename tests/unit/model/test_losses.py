@@ -38,7 +38,7 @@ def test_stage1_reconstruction_loss_is_the_configured_one(name: str) -> None:
     x = torch.rand(2, 31, 8, 8)
     out = vq(x, 0, mask=False)
     expected = relative_l1(out.recon, x) if name == "relative" else charbonnier(out.recon, x)
-    assert float(out.recon_loss) == pytest.approx(float(expected))
+    assert out.recon_loss.item() == pytest.approx(expected.item())
 
 
 def test_stage1_rejects_an_unknown_loss() -> None:
