@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 
 import numpy as np
 
@@ -21,6 +22,11 @@ MAX_HEADER_BYTES = 4096  # a real (H, W, 3) header is ~128 bytes; numpy's own ca
 _KINDS = {"u1": 8, "u2": 16, "f2": 16, "f4": 32, "f8": 64}
 _ACCEPTED = "uint8, uint16, float16, float32 or float64"
 _HEADER_READERS = {1: np.lib.format.read_array_header_1_0, 2: np.lib.format.read_array_header_2_0}
+# numpy parses the header with ast.literal_eval, and CPython 3.11's AST construction keeps its
+# recursion depth in per-interpreter state: two decodes in worker threads at once rarely fail with
+# "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905; seen here as one
+# 500 in ~800 requests under overload). The parse takes microseconds, so it runs under one lock.
+_HEADER_LOCK = threading.Lock()
 
 
 def _bad(message: str) -> InvalidInputError:
@@ -52,7 +58,8 @@ def _read_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int]:
     stream = io.BytesIO(data)
     stream.seek(8)
     try:
-        shape, _fortran_order, dtype = _HEADER_READERS[major](stream, max_header_size=MAX_HEADER_BYTES)
+        with _HEADER_LOCK:
+            shape, _fortran_order, dtype = _HEADER_READERS[major](stream, max_header_size=MAX_HEADER_BYTES)
     except DECODER_FAILURES as exc:
         raise _bad(f"unreadable header ({' '.join(str(exc).split())[:200]})") from exc
     return tuple(shape), dtype, prefix + header_len

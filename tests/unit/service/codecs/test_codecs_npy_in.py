@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -156,3 +159,26 @@ def test_data_length_must_match_the_header(npy: Encoder, extra: int, expected: s
 def test_body_limit_applies(npy: Encoder) -> None:
     with pytest.raises(PayloadTooLargeError, match="exceeds the limit of 100 bytes"):
         decode_image(npy(np.zeros((4, 4, 3), np.float32)), limits=DecodeLimits(max_bytes=100))
+
+
+def test_header_parses_never_overlap_across_threads(npy: Encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy's header parse (ast.literal_eval) is not thread-safe on CPython 3.11 (npy_in.py says
+    why); decodes run in worker threads, so the parse must be serialised."""
+    real = npy_in._HEADER_READERS[1]
+    inside, overlaps = [0], [0]
+    guard = threading.Lock()
+
+    def watched(stream: io.BytesIO, max_header_size: int) -> object:
+        with guard:
+            inside[0] += 1
+            overlaps[0] += inside[0] > 1
+        time.sleep(0.002)  # long enough for other threads to arrive
+        with guard:
+            inside[0] -= 1
+        return real(stream, max_header_size=max_header_size)
+
+    monkeypatch.setitem(npy_in._HEADER_READERS, 1, watched)
+    body = npy(np.zeros((4, 4, 3), np.float32))
+    with ThreadPoolExecutor(8) as pool:
+        shapes = list(pool.map(lambda _: decode_image(body).rgb.shape, range(64)))
+    assert shapes == [(4, 4, 3)] * 64 and overlaps[0] == 0
