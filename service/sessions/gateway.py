@@ -70,8 +70,9 @@ class SessionGateway:
     def breaker_state(self) -> BreakerState:
         return self._breaker.state
 
-    async def _call(self, op: str, fn: Callable[[], Awaitable[T]]) -> T:
-        if not self._breaker.allow():
+    async def _call(self, op: str, fn: Callable[[], Awaitable[T]], force: bool = False) -> T:
+        """`fn` against the store, through the breaker unless `force` (the shutdown flush)."""
+        if not force and not self._breaker.allow():
             self._metrics.session_ops.labels(op, "short_circuit").inc()
             raise StoreUnavailableError("session store skipped while its breaker is open")
         verdict = False
@@ -171,24 +172,27 @@ class SessionGateway:
         no acknowledged step); returns how many could not be written, each logged."""
         if self._local is None:
             return 0
-        failed = 0
+        # Shutdown is the last chance to write: the breaker may still be open from an outage that
+        # has ended, so the first write-back goes to the store regardless; once one fails, the
+        # breaker decides for the rest (short-circuiting them at once when the store is down).
+        failed, force = 0, True
         for session_id, copy in self._local.items():
-            if copy.dirty and not await self._write_back(session_id, copy):
-                failed += 1
+            if copy.dirty and not await self._write_back(session_id, copy, force):
+                failed, force = failed + 1, False
                 log.warning("session %s: locally kept steps not written back at shutdown", session_id)
         return failed
 
-    async def _write_back(self, session_id: str, copy: LocalCopy) -> bool:
+    async def _write_back(self, session_id: str, copy: LocalCopy, force: bool = False) -> bool:
         """True when the store now holds `copy` (or moved on past it elsewhere: the store wins)."""
         assert self._local is not None
         try:
-            record = await self._call("get", lambda: self.store.get(session_id))
+            record = await self._call("get", lambda: self.store.get(session_id), force)
             if record is not None and record.version != copy.base_version:
                 self._metrics.session_ops.labels("resume", "store_won").inc()
                 return True
             expected = record.version if record else 0
             stored = await self._call(
-                "cas", lambda: self.store.compare_and_set(session_id, expected, copy.blob)
+                "cas", lambda: self.store.compare_and_set(session_id, expected, copy.blob), force
             )
         except StoreUnavailableError:
             return False
