@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_sub = train.add_subparsers(dest="what", required=True)
     t_all = train_sub.add_parser("all", help="stage 1 -> MoC -> stage 2: the bundled-weights recipe")
     from model.config import TTAConfig
+    from model.losses import LOSSES
     from model.train.pipeline import Recipe
-    from model.train.stage2 import LOSSES
 
     loss_names = tuple(LOSSES)
 

@@ -22,12 +22,13 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from model.config import GANetConfig, MSTPPConfig
 from model.data import render_rgb
 from model.ganet import GANet
+from model.losses import DEFAULT_LOSS
 from model.mstpp import MSTPlusPlus
 from model.train.loop import LoopConfig, setup_distributed
 from model.train.pipeline import stage2_data
 from model.train.sources import cameras, cave_split, stage1_sources
 from model.train.stage1 import assemble_moc, code_usage
-from model.train.stage2 import DEFAULT_LOSS, build_ganet, predict_ganet, predict_tensor, train_rgb2hsi
+from model.train.stage2 import build_ganet, predict_ganet, predict_tensor, train_rgb2hsi
 from model.vqvae import VQVAE
 
 log = logging.getLogger(__name__)

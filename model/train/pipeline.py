@@ -21,11 +21,12 @@ from model.data import AugmentConfig, Cube, RGBHSIPatchDataset
 from model.data.spectra import CameraResponse
 from model.data.synthesis import render_rgb
 from model.ganet import GANet
+from model.losses import DEFAULT_LOSS
 from model.prune import prune_moc, search_usage
 from model.train.loop import Dist, LoopConfig, setup_distributed
 from model.train.sources import CAVE_VAL_SCENES, cameras, cave_split, stage1_sources
 from model.train.stage1 import assemble_moc, code_usage, train_stage1
-from model.train.stage2 import DEFAULT_LOSS, build_ganet, predict_ganet, train_rgb2hsi
+from model.train.stage2 import build_ganet, predict_ganet, train_rgb2hsi
 from model.vqvae import VQVAE
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Recipe:
     patch: int = 64
     stage1_lr: float = 2e-4  # measured on CAVE: 1e-3 gave worse reconstruction and codebook usage
     stage2_lr: float = 1e-3
-    stage2_loss: str = DEFAULT_LOSS  # a key of model/train/stage2.py LOSSES
+    stage2_loss: str = DEFAULT_LOSS  # a key of model/losses.py LOSSES
     stage1_loss: str = "charbonnier"  # "relative" as in stage 2: measured in README, "The model"
     latent_dim: int = 32  # d: MODEL.md's MCGA-S2 width; cost falls ~d^2 in the blocks, ~d in the searches
     synthetic_cubes: int = 16

@@ -12,11 +12,11 @@ import torch
 from model.bench import gmacs
 from model.checkpoint import BUNDLED_WEIGHTS, load_checkpoint
 from model.config import CAVE_WAVELENGTHS
-from model.data import list_cave_scenes, read_cave
+from model.data import read_cave
 from model.evaluate import camera_from_metadata, render_pairs
+from model.evaluate_cli import scene_dirs
 from model.ganet import GANet
 from model.metrics import image_metrics
-from model.train.sources import CAVE_VAL_SCENES
 
 FAST_WEIGHTS = BUNDLED_WEIGHTS.with_name("mcga_s2_d16.pt")
 SHIPPED = {BUNDLED_WEIGHTS: 32, FAST_WEIGHTS: 16}  # file -> latent width d
@@ -25,7 +25,7 @@ Crop = tuple[torch.Tensor, torch.Tensor]  # (RGB (3, s, s), HSI (31, s, s))
 
 def _val_crops(data: Path, meta: dict[str, Any], size: int = 128) -> list[Crop]:
     """Centre crops of two validation scenes, rendered through the checkpoint's own camera."""
-    scenes = [p for p in list_cave_scenes(data / "cave") if p.name.removesuffix("_ms") in CAVE_VAL_SCENES]
+    scenes = scene_dirs(data / "cave", "val")
     camera = camera_from_metadata({"wavelengths_nm": list(CAVE_WAVELENGTHS), **meta})
     crops = []
     for pair in render_pairs([read_cave(p) for p in scenes[:2]], camera):
