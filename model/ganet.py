@@ -23,8 +23,9 @@ from torch import Tensor, nn
 from model.config import GANetConfig
 from model.layers.blocks import GABlock, SplitPointwise, conv3x3
 from model.layers.consistency import CameraConsistency
-from model.layers.multiscale import MultiScaleDecoder, quantize_map, shape_gain
-from model.layers.vq import UsageCounter, nearest_codeword, pixels, query_entropy, straight_through
+from model.layers.entropy import query_entropy
+from model.layers.multiscale import MultiScaleDecoder, shape_gain
+from model.layers.vq import UsageCounter, gather_codewords, nearest_codeword, pixels, straight_through
 from model.padding import pad_to_multiple
 
 
@@ -103,10 +104,15 @@ class GANet(nn.Module):
     def codebook(self, level: int) -> Tensor:
         return self.moc[self.cfg.scales - 1 - level]
 
-    def _entropy(self, z_bdhw: Tensor, codebook: Tensor) -> Tensor:
+    def _search(self, level: int, z_bdhw: Tensor, codebook: Tensor, entropies: list[Tensor] | None) -> Tensor:
+        """Nearest codewords of a map, (B, H*W); when adapting, also appends the search's query entropy."""
         z_bnd = pixels(z_bdhw)
-        step = max(1, -(-z_bnd.shape[1] // self.cfg.entropy_max_pixels))
-        return query_entropy(z_bnd[:, ::step], codebook, self.cfg.tta_tau)
+        idx = nearest_codeword(z_bnd, codebook, self.cfg.search_chunk)
+        self._count(level, idx)
+        if entropies is not None:
+            step = max(1, -(-z_bnd.shape[1] // self.cfg.entropy_max_pixels))
+            entropies.append(query_entropy(z_bnd[:, ::step], codebook, self.cfg.tta_tau))
+        return idx
 
     def _replace(self, z: Tensor, q: Tensor, raw: Tensor) -> Tensor:
         """Gradual replacement: (1 - a) latent + a Quantize(latent), straight-through; the codewords
@@ -124,8 +130,8 @@ class GANet(nn.Module):
         the camera of each sample, projects with those instead (training, where cameras vary).
         """
         x, (H, W) = pad_to_multiple(rgb_bchw, self.cfg.multiple)
-        S, chunk = self.cfg.scales, self.cfg.search_chunk
-        entropies: list[Tensor] = []
+        S = self.cfg.scales
+        entropies: list[Tensor] | None = [] if with_entropy else None
         feats = self.stem(x.contiguous(memory_format=torch.channels_last))
         skips: list[tuple[Tensor, Tensor, Tensor]] = []
         for j in range(S):
@@ -133,18 +139,12 @@ class GANet(nn.Module):
                 feats = self.down[j - 1](feats)
             cb = self.codebook(j)
             z, _ = self._code(j, feats)
-            idx_in = nearest_codeword(pixels(z), cb, chunk)
-            self._count(j, idx_in)
-            if with_entropy:
-                entropies.append(self._entropy(z, cb))
+            idx_in = self._search(j, z, cb, entropies)
             for blk in cast(nn.ModuleList, self.enc[j]):
                 feats = blk(feats, idx_in, cb.shape[0])
             z, raw = self._code(j, feats)
-            q, idx_q = quantize_map(z, cb, chunk)
-            self._count(j, idx_q)
-            if with_entropy:
-                entropies.append(self._entropy(z, cb))
-            skips.append((feats, self._latent(z, q, raw), idx_q))
+            idx_q = self._search(j, z, cb, entropies)
+            skips.append((feats, self._latent(z, gather_codewords(idx_q, cb, *z.shape[-2:]), raw), idx_q))
 
         latents: list[Tensor] = [x] * S
         dec: Tensor | None = None
@@ -155,18 +155,15 @@ class GANet(nn.Module):
             for blk in cast(nn.ModuleList, self.dec[j]):
                 dec = blk(dec, idx_q, cb.shape[0])
             z, raw = self._code(j, dec)
-            q, idx_out = quantize_map(z, cb, chunk)
-            self._count(j, idx_out)
-            if with_entropy:
-                entropies.append(self._entropy(z, cb))
-            latents[S - 1 - j] = self._replace(z, q, raw)
+            idx_out = self._search(j, z, cb, entropies)
+            latents[S - 1 - j] = self._replace(z, gather_codewords(idx_out, cb, *z.shape[-2:]), raw)
         hsi = self.out_conv(self.decoder(latents))[..., :H, :W]
         residual = None
         if self.consistency is not None and response is not None:
             hsi = self.consistency(hsi, rgb_bchw, response)
         elif self.consistency is not None and not self.training:
             hsi, residual = self.consistency.correct(hsi, rgb_bchw)
-        entropy = torch.stack(entropies, dim=0).mean(0) if with_entropy else None
+        entropy = torch.stack(entropies, dim=0).mean(0) if entropies is not None else None
         return GANetOutput(hsi, entropy, residual)
 
     @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Nearest-codeword search, straight-through quantization, query entropy and codebook usage.
+"""Nearest-codeword search, straight-through quantization and codebook usage.
 
 The search is the hot path of GANet (MODEL.md, "Where inference time goes"): distances are one
 GEMM against precomputed codeword norms, in pixel chunks that stay in cache, and the feature map
@@ -65,17 +65,6 @@ def gather_codewords(idx_bn: Tensor, codebook_kd: Tensor, height: int, width: in
 def straight_through(z: Tensor, q: Tensor) -> Tensor:
     """Forward value `q`, gradient of the identity to `z`."""
     return z + (q - z).detach()
-
-
-def query_entropy(z_bnd: Tensor, codebook_kd: Tensor, tau: float = 1.0) -> Tensor:
-    """Per-sample mean entropy of softmax(-D / tau) over codewords: the TTA loss of one search, (B,).
-
-    The ||z||^2 term of D is constant per pixel, so softmax ignores it and it is never computed.
-    """
-    cb = codebook_kd
-    logits_bnk = (torch.matmul(z_bnd, cb.t()) - 0.5 * (cb * cb).sum(1)) * (2.0 / tau)
-    logp_bnk = torch.log_softmax(logits_bnk, dim=2)
-    return -(logp_bnk.exp() * logp_bnk).sum(2).mean(1)
 
 
 @dataclass(frozen=True)

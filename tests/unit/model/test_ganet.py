@@ -71,3 +71,16 @@ def test_full_attention_refuses_large_inputs() -> None:
         assert net(torch.rand(1, 3, 8, 8)).hsi.shape == (1, 31, 8, 8)
         with pytest.raises(ValueError, match="small inputs only"):
             net(torch.rand(1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("max_pixels", [16384, 64])
+def test_adapting_forward_equals_plain_forward(max_pixels: int) -> None:
+    """Asking for the entropy (of every pixel, or of a subsample) leaves the cube as it was."""
+    torch.manual_seed(0)
+    net = GANet(small_cfg(2, entropy_max_pixels=max_pixels)).eval()
+    x = torch.rand(2, 3, 32, 24)
+    with torch.no_grad():
+        plain = net(x)
+        adapting = net(x, with_entropy=True)
+    torch.testing.assert_close(adapting.hsi, plain.hsi)
+    assert plain.entropy is None and adapting.entropy is not None and adapting.entropy.shape == (2,)
