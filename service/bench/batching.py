@@ -1,7 +1,8 @@
 """Batching: throughput of closed-loop clients at each concurrency, dynamic batching on vs off.
 
 Two real servers, identical but for `max_batch` (the configured batch, 8, against 1), take turns
-round by round at each concurrency (1, 4, 16, 64 clients, frames of 256^2, NPY in and out).
+round by round at each concurrency (1, 4, 16, 64 clients, frames of 256^2, NPY in and out); each
+ratio is the median of the per-round ratios, their range reported beside it.
 Targets: on CPU no loss from batching at any concurrency (ratio >= 1); on a GPU at least 3x the
 throughput of batch 1 (at the highest concurrency).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from service.bench.common import SectionResult, at_least, rgb_frame
 from service.bench.config import BenchConfig
-from service.bench.load import interleaved_rounds, median_throughput
+from service.bench.load import interleaved_rounds, median_throughput, paired_ratio
 from service.bench.servers import ServerPool, ServerSpec
 from service.client.convert import npy_bytes
 
@@ -31,11 +32,14 @@ def run_batching(cfg: BenchConfig, pool: ServerPool) -> SectionResult:
         rounds = interleaved_rounds(urls, body, c, total, cfg.warmup, cfg.repeats)
         fps = {name: median_throughput(r) for name, r in rounds.items()}
         failed = sum(r.failed for rs in rounds.values() for r in rs)
+        paired = paired_ratio(rounds["batched"], rounds["unbatched"])
         key = f"batched_over_unbatched_throughput_{c}"
-        res.ratios[key] = round(fps["batched"] / fps["unbatched"], 3) if fps["unbatched"] else float("nan")
+        res.ratios[key] = paired.median
         levels[str(c)] = {
             "batched_fps": fps["batched"],
             "unbatched_fps": fps["unbatched"],
+            "round_ratio_low": paired.low,
+            "round_ratio_high": paired.high,
             "frames_per_round": total,
             "failed": failed,
         }

@@ -43,6 +43,7 @@ class BenchConfig:
     metrics_size: int = 64
     metrics_concurrency: int = 4
     metrics_requests: int = 64
+    metrics_rounds: int = 15  # rounds per server: a 5% effect needs more pairs than the others
     server_warmup_size: int = 64
 
     @classmethod
@@ -71,5 +72,6 @@ class BenchConfig:
             metrics_size=32,
             metrics_concurrency=2,
             metrics_requests=8,
+            metrics_rounds=2,
             server_warmup_size=16,
         )

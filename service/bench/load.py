@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import statistics
 import time
 from collections.abc import Mapping
@@ -74,9 +75,9 @@ async def _interleaved(
             for client in clients.values():
                 await _round(client, body, concurrency, concurrency)
         rounds: dict[str, list[Round]] = {name: [] for name in urls}
-        for _ in range(repeats):
-            for name, client in clients.items():
-                rounds[name].append(await _round(client, body, concurrency, total))
+        for i in range(repeats):
+            for name in turn_order(list(clients), i):
+                rounds[name].append(await _round(clients[name], body, concurrency, total))
         return rounds
 
 
@@ -88,5 +89,36 @@ def interleaved_rounds(
     return asyncio.run(_interleaved(urls, body, concurrency, total, warmup, repeats))
 
 
+def turn_order(names: list[str], round_index: int) -> list[str]:
+    """Who goes first alternates round by round (A B, B A, ...), so neither server always runs right
+    after the other has warmed the caches or heated the machine."""
+    return names if round_index % 2 == 0 else names[::-1]
+
+
 def median_throughput(rounds: list[Round]) -> float:
     return round(statistics.median(r.frames_per_s for r in rounds), 3)
+
+
+@dataclass(frozen=True)
+class PairedRatio:
+    """Throughput of A over B, round by round: the median and the range of the per-round ratios.
+
+    Each round's pair ran back to back, so slow drift of a shared machine cancels within a pair;
+    the range says how far one round's ratio can stray, i.e. what a single run could have shown.
+    """
+
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+
+def paired_ratio(a: list[Round], b: list[Round]) -> PairedRatio:
+    if len(a) != len(b) or not a:
+        raise ValueError(f"need the same, non-zero number of rounds, got {len(a)} and {len(b)}")
+    ratios = [
+        x.frames_per_s / y.frames_per_s if y.frames_per_s else math.nan for x, y in zip(a, b, strict=True)
+    ]
+    return PairedRatio(
+        round(statistics.median(ratios), 3), round(min(ratios), 3), round(max(ratios), 3), len(ratios)
+    )

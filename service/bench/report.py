@@ -122,6 +122,7 @@ def _batching(s: dict[str, Any]) -> list[str]:
             e["batched_fps"],
             e["unbatched_fps"],
             s["ratios"][f"batched_over_unbatched_throughput_{c}"],
+            f"{e['round_ratio_low']} - {e['round_ratio_high']}",
             e["failed"],
         ]
         for c, e in s["concurrency"].items()
@@ -130,7 +131,8 @@ def _batching(s: dict[str, Any]) -> list[str]:
         "clients",
         f"frames/s, batch {s['max_batch']['batched']}",
         "frames/s, batch 1",
-        "ratio",
+        "ratio (median of rounds)",
+        "one round's ratio",
         "failed",
     ]
     return _table(header, rows)
@@ -155,10 +157,23 @@ def _memory(s: dict[str, Any]) -> list[str]:
 
 
 def _metrics(s: dict[str, Any]) -> list[str]:
-    rows = [[s["on_fps"], s["off_fps"], s["ratios"]["metrics_on_over_off_throughput"]]]
-    return _table(
-        [f"frames/s on (@{s['size']}², {s['concurrency']} clients)", "frames/s off", "on / off"], rows
-    )
+    rows = [
+        [
+            s["on_fps"],
+            s["off_fps"],
+            s["ratios"]["metrics_on_over_off_throughput"],
+            f"{s['round_ratio_low']} - {s['round_ratio_high']}",
+            s["rounds"],
+        ]
+    ]
+    header = [
+        f"frames/s on (@{s['size']}², {s['concurrency']} clients)",
+        "frames/s off",
+        "on / off (median of rounds)",
+        "one round's on / off",
+        "rounds",
+    ]
+    return _table(header, rows)
 
 
 _SECTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], list[str]]]] = {

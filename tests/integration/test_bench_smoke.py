@@ -58,6 +58,13 @@ def test_quick_suite_writes_the_json_interface(tiny_weights: Path, tmp_path: Pat
     for key in ("params", "gmac_256", "ms_256", "ms_512"):
         assert key in report["sections"]["model"]["ganet_s2"]
         assert key in report["sections"]["model"]["mstpp"]
+    metrics = report["sections"]["metrics"]
+    assert metrics["rounds"] == 2 and metrics["round_ratio_low"] <= metrics["round_ratio_high"]
+    assert (
+        metrics["round_ratio_low"]
+        <= report["ratios"]["metrics_on_over_off_throughput"]
+        <= metrics["round_ratio_high"]
+    )
     assert report["machine"]["torch_threads"] == 1
     text = md.read_text()
     assert text.startswith("# Benchmarks") and "mcga bench --quick" in text
