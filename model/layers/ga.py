@@ -15,9 +15,14 @@ from torch import Tensor, nn
 
 def minmax_affine(y_bchw: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     """(scale, shift), each (B, c, 1, 1), with `y * scale + shift` the per-sample, per-channel min-max
-    normalisation over H x W to [0, 1]: one reduction pass, and the affine folds into the next op."""
+    normalisation over H x W to [0, 1]; the affine folds into the next op.
+
+    Two reductions, not `aminmax`: over a channels-last map's spatial dims torch's fused `aminmax`
+    took 6-11x the time of `amin` plus `amax` (4.3 ms against 0.65 ms for 32 x 256^2 on this CPU),
+    about a tenth of a whole GANet-S2 forward.
+    """
     B, c = y_bchw.shape[:2]
-    lo, hi = y_bchw.permute(0, 2, 3, 1).reshape(B, -1, c).aminmax(dim=1)
+    lo, hi = y_bchw.amin(dim=(2, 3)), y_bchw.amax(dim=(2, 3))
     scale = 1.0 / (hi - lo + eps)
     return scale.view(B, c, 1, 1), (-lo * scale).view(B, c, 1, 1)
 

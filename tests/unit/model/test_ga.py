@@ -53,3 +53,13 @@ def test_per_sample_parameters_match_shared_ones() -> None:
     op.weight = torch.stack([w, w])  # type: ignore[assignment]
     op.bias = torch.stack([b, b])  # type: ignore[assignment]
     torch.testing.assert_close(op(y), shared)
+
+
+def test_ga_log_gradient_matches_formula_on_channels_last_maps() -> None:
+    """TTA backpropagates through the min-max normalisation: its gradient must be the formula's too."""
+    torch.manual_seed(1)
+    op = GALog(6)
+    y = torch.randn(2, 6, 9, 7).contiguous(memory_format=torch.channels_last).requires_grad_()
+    (got,) = torch.autograd.grad(op(y).square().sum(), [y])
+    (want,) = torch.autograd.grad(reference_log(op, y).square().sum(), [y])
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
