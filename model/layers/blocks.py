@@ -46,12 +46,15 @@ class SplitPointwise(nn.Conv2d):
             return super().forward(torch.cat(xs, dim=1))
         w = self.weight.flatten(1).t()  # (cin, cout)
         assert self.bias is not None
-        out = torch.addmm(self.bias, pixels(xs[0]).reshape(-1, self.parts[0]), w[: self.parts[0]])
+        # mm, in-place addmm_, bias last: `addmm(bias, ...)` first copies the broadcast bias into the
+        # output and an out-of-place `out.addmm` copies `out` again, one full-resolution pass each
+        # (4.1 -> 3.2 ms for GA-FFN's output conv at 256^2 on this CPU).
+        out = torch.mm(pixels(xs[0]).reshape(-1, self.parts[0]), w[: self.parts[0]])
         start = self.parts[0]
         for x, p in zip(xs[1:], self.parts[1:], strict=True):
-            out = out.addmm(pixels(x).reshape(-1, p), w[start : start + p])
+            out.addmm_(pixels(x).reshape(-1, p), w[start : start + p])
             start += p
-        return out.view(B, H, W, -1).permute(0, 3, 1, 2)
+        return out.add_(self.bias).view(B, H, W, -1).permute(0, 3, 1, 2)
 
 
 class LayerNorm2d(nn.LayerNorm):

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model.layers.blocks import ResBlock, conv3x3
+from model.layers.blocks import ResBlock, SplitPointwise, conv3x3
 from model.layers.vq import gather_codewords, nearest_codeword, pixels, straight_through
 
 
@@ -91,19 +90,22 @@ class ResidualQuantizer(nn.Module):
 class MultiScaleDecoder(nn.Module):
     """Algorithm 2: h_1 = g_1(q_1); h_i = g_i(concat(up(h_{i-1}), q_i)); returns h_S (d channels).
 
-    `g_i` = conv1x1 (fusing the concatenation) + residual block; the band-specific output conv
-    lives with the caller (one per dataset in stage 1, the target dataset's in stage 2).
+    `g_i` = conv1x1 (fusing the concatenation, without building it: `SplitPointwise`) + residual
+    block; the band-specific output conv lives with the caller (one per dataset in stage 1, the
+    target dataset's in stage 2).
     """
 
     def __init__(self, latent_dim: int, scales: int) -> None:
         super().__init__()
+        d = latent_dim
         self.g = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(latent_dim * (1 if i == 0 else 2), latent_dim, 1), ResBlock(latent_dim))
+            nn.Sequential(SplitPointwise((d, d), d) if i else nn.Conv2d(d, d, 1), ResBlock(d))
             for i in range(scales)
         )
 
     def forward(self, q: list[Tensor]) -> Tensor:
         h = self.g[0](q[0])
         for g_i, q_i in zip(self.g[1:], q[1:], strict=True):
-            h = g_i(torch.cat((upsample_to(h, *q_i.shape[-2:]), q_i), dim=1))
+            fuse, res = g_i
+            h = res(fuse(upsample_to(h, *q_i.shape[-2:]), q_i))
         return h
