@@ -6,6 +6,7 @@ Scale i = 1..S (list index i - 1) has downsampling factor r_i = 2^(S - i): index
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -106,6 +107,6 @@ class MultiScaleDecoder(nn.Module):
     def forward(self, q: list[Tensor]) -> Tensor:
         h = self.g[0](q[0])
         for g_i, q_i in zip(self.g[1:], q[1:], strict=True):
-            fuse, res = g_i
+            fuse, res = cast(nn.Sequential, g_i)
             h = res(fuse(upsample_to(h, *q_i.shape[-2:]), q_i))
         return h
