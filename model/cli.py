@@ -23,6 +23,7 @@ def _train(args: argparse.Namespace) -> int:
         prune_cameras=args.prune_cameras,
         stage2_loss=args.stage2_loss,
         latent_dim=args.latent_dim,
+        tta_tau=args.tta_tau,
         stage1_loss=args.stage1_loss,
         seed=args.seed,
     )
@@ -134,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     t_all.add_argument(
         "--latent-dim", type=int, default=r.latent_dim, help="d, the codebook width (level j: d*2^j channels)"
     )
+    t_all.add_argument(
+        "--tta-tau",
+        type=float,
+        default=r.tta_tau,
+        help="temperature of the TTA entropy, stored in the checkpoint",
+    )
     t_all.add_argument("--seed", type=int, default=r.seed)
     t_all.set_defaults(func=_train)
     t_cmp = train_sub.add_parser("compare", help="GANet-S2 vs MST++ vs root-poly on the same data and budget")
@@ -178,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tta-steps", type=int, default=10)
     ev.add_argument(
         "--tta-lr", type=float, default=TTAConfig().lr, help="Adam's learning rate for one-shot TTA"
+    )
+    ev.add_argument(
+        "--tta-tau",
+        type=float,
+        default=None,
+        help="temperature of the TTA entropy (default: the checkpoint's)",
     )
     ev.add_argument(
         "--project",

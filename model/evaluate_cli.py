@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -46,16 +47,21 @@ def scene_dirs(data: Path, split: str) -> list[Path]:
 
 
 def load_predictors(
-    weights: Path, tta_steps: int, tta: TTAConfig | None = None
+    weights: Path, tta_steps: int, tta: TTAConfig | None = None, tta_tau: float | None = None
 ) -> tuple[Predictor, Predictor | None, dict[str, Any]]:
-    """(plain predictor, TTA predictor or None, metadata) for a checkpoint or a root-poly .npz."""
+    """(plain predictor, TTA predictor or None, metadata) for a checkpoint or a root-poly .npz;
+    `tta_tau` overrides the checkpoint's entropy temperature (plain outputs do not depend on it)."""
     if weights.suffix == ".npz":
         with np.load(weights, allow_pickle=False) as npz:
             reg = RootPolyRegression.from_state_dict({k: npz[k] for k in npz.files})
         return rootpoly_predictor(reg), None, {"name": "root-poly", "wavelengths_nm": list(CAVE_WAVELENGTHS)}
     ck = load_checkpoint(weights)
+    if isinstance(ck.model, GANet) and tta_tau is not None:
+        ck.model.cfg = replace(ck.model.cfg, tta_tau=tta_tau)
     adapt = tta_predictor(ck.model, tta_steps, tta) if isinstance(ck.model, GANet) else None
     meta = {"name": ck.kind, "wavelengths_nm": list(CAVE_WAVELENGTHS), **ck.metadata, "version": ck.version}
+    if isinstance(ck.model, GANet):
+        meta["tta_tau"] = ck.model.cfg.tta_tau
     return model_predictor(ck.model), adapt, meta
 
 
@@ -69,7 +75,7 @@ def projected(predict: Predictor, camera: CameraResponse) -> Predictor:
 def run_eval(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     weights: Path = args.weights or BUNDLED_WEIGHTS
-    plain, tta, meta = load_predictors(weights, args.tta_steps, TTAConfig(lr=args.tta_lr))
+    plain, tta, meta = load_predictors(weights, args.tta_steps, TTAConfig(lr=args.tta_lr), args.tta_tau)
     camera: CameraResponse
     if args.camera is not None:
         try:
@@ -107,6 +113,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "scenes": [p.name for p in pairs],
         "tta_steps": args.tta_steps,
         "tta_lr": args.tta_lr,
+        "tta_tau": meta.get("tta_tau"),
         "projected": bool(args.project),
         "protocol": first["protocol"],
         "mean": first["mean"],

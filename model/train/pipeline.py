@@ -45,6 +45,7 @@ class Recipe:
     stage2_loss: str = DEFAULT_LOSS  # a key of model/losses.py LOSSES
     stage1_loss: str = "charbonnier"  # "relative" as in stage 2: measured in README, "The model"
     latent_dim: int = 32  # d: MODEL.md's MCGA-S2 width; cost falls ~d^2 in the blocks, ~d in the searches
+    tta_tau: float = GANetConfig.tta_tau  # stored in the checkpoint; chosen per model on training scenes
     synthetic_cubes: int = 16
     prune_cameras: int = 3  # the default camera and 2 others (model/prune.py); 0 keeps the whole MoC
     seed: int = 0
@@ -123,7 +124,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     log.info("MoC: %s", json.dumps(moc_report))
     train = next(s for s in sources if s.spec.name == "cave").cubes  # already read for stage 1
     default_cam, cams = cameras(data_root / "cameras")  # the default camera first
-    net = build_ganet(vq, moc, "cave", GANetConfig(camera_consistency=True))
+    net = build_ganet(vq, moc, "cave", GANetConfig(camera_consistency=True, tta_tau=recipe.tta_tau))
     assert net.consistency is not None
     net.consistency.set_response(torch.from_numpy(default_cam.matrix))
     loop2 = LoopConfig(recipe.stage2_steps, recipe.batch, recipe.patch, recipe.stage2_lr, seed=recipe.seed)

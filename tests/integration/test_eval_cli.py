@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model.checkpoint import BUNDLED_WEIGHTS
+from model.checkpoint import BUNDLED_WEIGHTS, load_checkpoint
+from model.ganet import GANet
 
 KEYS = {"mrae", "mrae_001", "rmse", "psnr"}
 
@@ -48,7 +49,7 @@ def test_eval_folder_and_filters_camera(tmp_path: Path) -> None:
     np.savez(tmp_path / "cam.npz", filters=filters)
     out = _eval(
         "--data", str(data), "--camera", str(tmp_path / "cam.npz"),
-        "--protocols", "plain,bright-10+tta", "--tta-steps", "1", "--tta-lr", "1e-4",
+        "--protocols", "plain,bright-10+tta", "--tta-steps", "1", "--tta-lr", "1e-4", "--tta-tau", "0.5",
     )  # fmt: skip
     mean, images, protocols = out["mean"], out["images"], out["protocols"]
     assert isinstance(mean, dict) and set(mean) == KEYS
@@ -57,6 +58,7 @@ def test_eval_folder_and_filters_camera(tmp_path: Path) -> None:
     assert all(set(im) >= KEYS for im in images)
     assert isinstance(protocols, dict) and set(protocols) == {"plain", "bright-10+tta"}
     assert out["tta_steps"] == 1 and out["tta_lr"] == 1e-4 and out["scenes"] == ["alpha", "beta"]
+    assert out["tta_tau"] == 0.5
 
 
 def test_eval_ssf_camera_by_index(tmp_path: Path, shared_data: Path) -> None:
@@ -65,6 +67,9 @@ def test_eval_ssf_camera_by_index(tmp_path: Path, shared_data: Path) -> None:
     first, other = (
         _eval("--data", str(data), "--camera", str(jiang), "--camera-index", str(i)) for i in (0, 5)
     )
+    bundled = load_checkpoint(BUNDLED_WEIGHTS).model
+    assert isinstance(bundled, GANet)
+    assert first["tta_tau"] == bundled.cfg.tta_tau  # no override: the file's
     assert first["camera"] != other["camera"]
     assert first["mean"] != other["mean"]  # a different camera renders different RGB
 

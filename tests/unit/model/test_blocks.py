@@ -18,6 +18,7 @@ def test_equals_a_conv_over_the_concatenation_in_value_and_gradient(channels_las
     got = layer(*xs)
     want = F.conv2d(torch.cat(xs, dim=1), layer.weight, layer.bias)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert layer.bias is not None
     params = [*xs, layer.weight, layer.bias]
     g_got = torch.autograd.grad(got.square().sum(), params)
     g_want = torch.autograd.grad(want.square().sum(), params)
