@@ -67,3 +67,17 @@ def test_far_queries_stay_finite() -> None:
 def test_shape_mismatch_is_an_error() -> None:
     with pytest.raises(ValueError, match="expected"):
         query_entropy(torch.zeros(1, 4, 3), torch.zeros(5, 2))
+
+
+def test_queries_far_from_every_codeword_take_the_shifted_path_and_stay_exact() -> None:
+    """exp(-D / tau) underflows to 0 for every codeword (D / tau > 2,000 here, beyond even float64's
+    range): the chunk is redone with its largest logit shifted out, and matches the plain formula."""
+    g = torch.Generator().manual_seed(4)
+    z = (10.0 + torch.randn(2, 50, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    cb = torch.nn.functional.normalize(torch.randn(7, 3, generator=g, dtype=torch.float64), dim=1)
+    got = query_entropy(z, cb, 0.1)
+    want = reference(z, cb, 0.1)
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(
+        torch.autograd.grad(got.sum(), [z])[0], torch.autograd.grad(want.sum(), [z])[0]
+    )
