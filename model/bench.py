@@ -1,7 +1,8 @@
 """`mcga bench model`: parameters, GMACs and CPU latency of GANet-S2 against MST++ in one run.
 
 Both models run the same way: eager PyTorch under `torch.inference_mode`, batch 1, the current
-thread settings; each latency is the median of `repeats` runs after `warmup` runs. GMACs come
+thread settings; at each size the models take turns run by run (so a shared machine's drift hits
+both alike), and each latency is the median of `repeats` runs after a warm-up run of each. GMACs come
 from torch's FLOP counter plus, for GANet, the nearest-codeword searches (faiss runs them outside
 torch, so they are counted analytically: pixels x codewords x d per search) and the in-place
 `addmm_` accumulations of the split 1x1 convs, which torch's counter does not know.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -51,16 +52,19 @@ def gmacs(model: nn.Module, size: int) -> float:
     return macs / 1e9
 
 
-def latency_ms(fn: Callable[[], Any], warmup: int = 1, repeats: int = 5) -> float:
+def latencies_ms(fns: Mapping[str, Callable[[], Any]], warmup: int = 1, repeats: int = 5) -> dict[str, float]:
+    """Median milliseconds of each call, the calls taking turns run by run."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     with torch.inference_mode():
         for _ in range(warmup):
-            fn()
-        times = []
+            for fn in fns.values():
+                fn()
         for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
+            for name, fn in fns.items():
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: 1000 * statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_models(
@@ -76,14 +80,15 @@ def bench_models(
     }
     for name, model in models.items():
         model.eval()
-        entry: dict[str, Any] = {
+        result[name] = {
             "params": sum(p.numel() for p in model.parameters()),
             "gmac_256": round(gmacs(model, 256), 2),
         }
-        for s in sizes:
-            x = torch.rand(1, 3, s, s)
-            entry[f"ms_{s}"] = round(latency_ms(partial(model, x), repeats=repeats), 1)
-        result[name] = entry
+    for s in sizes:
+        x = torch.rand(1, 3, s, s)
+        ms = latencies_ms({name: partial(model, x) for name, model in models.items()}, repeats=repeats)
+        for name, value in ms.items():
+            result[name][f"ms_{s}"] = round(value, 1)
     if "ganet_s2" in result and "mstpp" in result:
         result["ratios"] = {
             f"mstpp_over_ganet_s2_{s}": round(result["mstpp"][f"ms_{s}"] / result["ganet_s2"][f"ms_{s}"], 2)
