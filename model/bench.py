@@ -52,18 +52,24 @@ def gmacs(model: nn.Module, size: int) -> float:
     return macs / 1e9
 
 
-def latencies_ms(fns: Mapping[str, Callable[[], Any]], warmup: int = 1, repeats: int = 5) -> dict[str, float]:
-    """Median milliseconds of each call, the calls taking turns run by run."""
+def interleaved(fns: Mapping[str, Callable[[], object]], warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call, the calls taking turns (so drift on a shared machine hits all alike)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def latencies_ms(fns: Mapping[str, Callable[[], Any]], warmup: int = 1, repeats: int = 5) -> dict[str, float]:
+    """Median milliseconds of each call under `inference_mode`, the calls taking turns run by run."""
     with torch.inference_mode():
-        for _ in range(warmup):
-            for fn in fns.values():
-                fn()
-        for _ in range(repeats):
-            for name, fn in fns.items():
-                t = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t)
+        times = interleaved(fns, warmup, repeats)
     return {name: 1000 * statistics.median(ts) for name, ts in times.items()}
 
 

@@ -8,8 +8,6 @@ import platform
 import resource
 import statistics
 import sys
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,20 +40,6 @@ def synchronize(device: str) -> None:
 
 
 # ---- timing --------------------------------------------------------------------------------------
-
-
-def interleaved(fns: Mapping[str, Callable[[], object]], warmup: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds of each call, the calls taking turns (so drift on a shared machine hits all alike)."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return times
 
 
 def median_ms(seconds: list[float]) -> float:

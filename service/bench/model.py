@@ -13,14 +13,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from model.bench import gmacs
+from model.bench import gmacs, interleaved
 from model.checkpoint import load_checkpoint
 from model.mstpp import MSTPlusPlus
 from service.bench.common import (
     BenchWeights,
     SectionResult,
     at_least,
-    interleaved,
     median_ms,
     ratio,
     synchronize,

@@ -18,12 +18,12 @@ import httpx
 import numpy as np
 import torch
 
+from model.bench import interleaved
 from model.checkpoint import load_checkpoint
 from service.bench.common import (
     BenchWeights,
     SectionResult,
     at_most,
-    interleaved,
     median_ms,
     ratio,
     rgb_frame,

@@ -13,12 +13,12 @@ from collections import Counter
 
 import numpy as np
 
+from model.bench import interleaved
 from service.bench.common import (
     BenchWeights,
     SectionResult,
     at_least,
     at_most,
-    interleaved,
     median_ms,
     ratio,
     rgb_frame,
