@@ -48,38 +48,47 @@ def _entropy_terms(logits: Tensor) -> tuple[Tensor, Tensor]:
     return lse, lse - mean_logit
 
 
+def _operands(z_bnd: Tensor, codebook_kd: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(pixel rows (B*n, d), codebook (K, d), its bias -||c||^2 / 2, and [c, 1] (K, d+1)), detached."""
+    B, n, d = z_bnd.shape
+    cb = codebook_kd.detach()
+    return (
+        z_bnd.detach().reshape(B * n, d),
+        cb,
+        -_half_sq_norms(cb),
+        _with_column(cb, cb.new_ones(cb.shape[0])),
+    )
+
+
 class _QueryEntropy(torch.autograd.Function):
-    """Forward keeps, per pixel, logsumexp(l) and H (two floats); backward rebuilds log p from them."""
+    """Forward keeps two floats per pixel, H and the extra GEMM column that turns the backward's
+    logits into log p (-||z||^2 / 2 - logsumexp(l) / scale); the backward rebuilds p from them."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, z_bnd: Tensor, codebook_kd: Tensor, scale: float) -> Tensor:
-        B, n, d = z_bnd.shape
-        rows = z_bnd.detach().reshape(B * n, d)
-        cb = codebook_kd.detach()
-        bias, cb_aug = -_half_sq_norms(cb), _with_column(cb, cb.new_ones(cb.shape[0]))
-        lse, entropy = rows.new_empty(B * n), rows.new_empty(B * n)
+        B, n, _ = z_bnd.shape
+        rows, cb, bias, cb_aug = _operands(z_bnd, codebook_kd)
+        lse, entropy, half_sq = rows.new_empty(B * n), rows.new_empty(B * n), _half_sq_norms(rows)
         step = _chunk_rows(cb.shape[0])
         for s in range(0, B * n, step):
             chunk, sl = rows[s : s + step], slice(s, s + step)
-            z_aug = _with_column(chunk, -_half_sq_norms(chunk))
+            z_aug = _with_column(chunk, -half_sq[sl])
             logits = torch.addmm(bias, z_aug, cb_aug.t(), beta=scale, alpha=scale)  # -D / tau <= 0
             lse[sl], entropy[sl] = _entropy_terms(logits)
             if bool(lse[sl].amin() < _MIN_LSE):  # every codeword far from some pixel: shift by its max
                 top = logits.amax(1, keepdim=True)
                 chunk_lse, entropy[sl] = _entropy_terms(logits.sub_(top))
                 lse[sl] = chunk_lse + top.squeeze(1)
-        ctx.save_for_backward(z_bnd, codebook_kd, lse, entropy)
+        ctx.save_for_backward(z_bnd, codebook_kd, half_sq.neg_().sub_(lse / scale), entropy)
         ctx.scale = scale  # type: ignore[attr-defined]
         return entropy.view(B, n).mean(1)
 
     @staticmethod
     def backward(ctx: Any, grad_b: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
-        z_bnd, codebook_kd, lse, entropy = ctx.saved_tensors
+        z_bnd, codebook_kd, log_p_column, entropy = ctx.saved_tensors
         scale: float = ctx.scale
         B, n, d = z_bnd.shape
-        rows = z_bnd.detach().reshape(B * n, d)
-        cb = codebook_kd.detach()
-        bias, cb_aug = -_half_sq_norms(cb), _with_column(cb, cb.new_ones(cb.shape[0]))
+        rows, cb, bias, cb_aug = _operands(z_bnd, codebook_kd)
         # d(mean over pixels)/d(each pixel's entropy), times the logits' scale, negated (dH/dl = -p (t + H))
         weight = (grad_b * (-scale / n)).repeat_interleave(n)
         want_z, want_cb = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -88,7 +97,7 @@ class _QueryEntropy(torch.autograd.Function):
         step = _chunk_rows(cb.shape[0])
         for s in range(0, B * n, step):
             chunk, sl = rows[s : s + step], slice(s, s + step)
-            z_aug = _with_column(chunk, -_half_sq_norms(chunk) - lse[sl] / scale)
+            z_aug = _with_column(chunk, log_p_column[sl])
             log_p = torch.addmm(bias, z_aug, cb_aug.t(), beta=scale, alpha=scale)
             g = log_p.exp().mul_(log_p.add_(entropy[sl].unsqueeze(1)))  # p (t + H), per-row weight below
             w = weight[sl].unsqueeze(1)
