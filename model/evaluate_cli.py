@@ -56,13 +56,13 @@ def load_predictors(
             reg = RootPolyRegression.from_state_dict({k: npz[k] for k in npz.files})
         return rootpoly_predictor(reg), None, {"name": "root-poly", "wavelengths_nm": list(CAVE_WAVELENGTHS)}
     ck = load_checkpoint(weights)
-    if isinstance(ck.model, GANet) and tta_tau is not None:
-        ck.model.cfg = replace(ck.model.cfg, tta_tau=tta_tau)
-    adapt = tta_predictor(ck.model, tta_steps, tta) if isinstance(ck.model, GANet) else None
     meta = {"name": ck.kind, "wavelengths_nm": list(CAVE_WAVELENGTHS), **ck.metadata, "version": ck.version}
-    if isinstance(ck.model, GANet):
-        meta["tta_tau"] = ck.model.cfg.tta_tau
-    return model_predictor(ck.model), adapt, meta
+    if not isinstance(ck.model, GANet):
+        return model_predictor(ck.model), None, meta
+    if tta_tau is not None:
+        ck.model.cfg = replace(ck.model.cfg, tta_tau=tta_tau)
+    meta["tta_tau"] = ck.model.cfg.tta_tau
+    return model_predictor(ck.model), tta_predictor(ck.model, tta_steps, tta), meta
 
 
 def projected(predict: Predictor, camera: CameraResponse) -> Predictor:
