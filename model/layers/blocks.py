@@ -78,7 +78,14 @@ class GAFFN(nn.Module):
         self.out = SplitPointwise((channels, channels, 2 * channels), channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.gelu(self.dw(self.inp(x)))
+        # `dw` makes two channels from each of `inp`'s: a grouped conv with two outputs per group,
+        # which oneDNN runs 5x slower than a plain depthwise conv on channels-last maps. So `inp`
+        # writes each of its channels twice (its weight rows repeated) and a depthwise conv with one
+        # output per channel follows: the same function and parameters, bit for bit (256^2, 32
+        # channels: 10.3 -> 4.0 ms for both convs on this CPU).
+        assert self.inp.bias is not None
+        twice = F.conv2d(x, self.inp.weight.repeat_interleave(2, 0), self.inp.bias.repeat_interleave(2))
+        h = F.gelu(F.conv2d(twice, self.dw.weight, self.dw.bias, padding=1, groups=self.dw.out_channels))
         h1, h2 = h.chunk(2, dim=1)
         return self.out(self.ga_log(h1), self.ga_gamma(h2), h)
 

@@ -74,4 +74,6 @@ class GAGamma(GAOperation):
     def forward(self, y_bchw: Tensor) -> Tensor:
         g_bc11 = (self.channels * self.channel_weights(y_bchw)).clamp(0.1, 10.0)[:, :, None, None]
         scale, shift = minmax_affine(y_bchw, self.eps)
-        return torch.addcmul(shift + self.eps, y_bchw, scale).pow(g_bc11)
+        # exp(g log x), not `pow`: the base is at least eps > 0, and torch's pow with a per-channel
+        # exponent took 2.4x as long (4.8 against 2.0 ms for 32 x 256^2 on this CPU).
+        return torch.exp(torch.log(torch.addcmul(shift + self.eps, y_bchw, scale)) * g_bc11)

@@ -1,4 +1,4 @@
-"""SplitPointwise: a 1x1 conv over a concatenation, computed part by part without building it."""
+"""SplitPointwise (a 1x1 conv over a concatenation, computed part by part) and GA-FFN's convs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from model.layers.blocks import SplitPointwise
+from model.layers.blocks import GAFFN, SplitPointwise
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -30,3 +30,27 @@ def test_wrong_parts_are_an_error() -> None:
     layer = SplitPointwise((3, 5), 4)
     with pytest.raises(ValueError, match="expected maps"):
         layer(torch.randn(1, 3, 4, 4), torch.randn(1, 4, 4, 4))
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_ga_ffn_convs_equal_the_grouped_conv_they_replace(channels_last: bool) -> None:
+    """GA-FFN runs `dw(inp(x))` as a widened 1x1 conv and a plain depthwise conv: same function."""
+    torch.manual_seed(0)
+    ffn = GAFFN(4)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 4, 6, 7).contiguous(memory_format=fmt).requires_grad_()
+
+    def reference(x: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(ffn.dw(ffn.inp(x)))
+        h1, h2 = h.chunk(2, dim=1)
+        return ffn.out(ffn.ga_log(h1), ffn.ga_gamma(h2), h)
+
+    got, want = ffn(x), reference(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    params = [x, *ffn.parameters()]
+    for a, b in zip(
+        torch.autograd.grad(got.square().sum(), params),
+        torch.autograd.grad(want.square().sum(), params),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

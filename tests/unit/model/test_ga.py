@@ -63,3 +63,21 @@ def test_ga_log_gradient_matches_formula_on_channels_last_maps() -> None:
     (got,) = torch.autograd.grad(op(y).square().sum(), [y])
     (want,) = torch.autograd.grad(reference_log(op, y).square().sum(), [y])
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_ga_gamma_matches_the_power_formula_in_value_and_gradient() -> None:
+    """GA_gamma computes `(Y_n + eps)^g` as exp(g log(.)): same value, same gradients, TTA's included."""
+    torch.manual_seed(2)
+    op = GAGamma(6)
+    y = torch.randn(2, 6, 9, 7).contiguous(memory_format=torch.channels_last).requires_grad_()
+    g = (op.channels * op.channel_weights(y)).clamp(0.1, 10.0)[:, :, None, None]
+    want = (minmax_normalise(y, op.eps) + op.eps).pow(g)
+    got = op(y)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    params = [y, op.weight, op.bias]
+    for a, b in zip(
+        torch.autograd.grad(got.square().sum(), params),
+        torch.autograd.grad(want.square().sum(), params),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
