@@ -47,6 +47,24 @@ def test_a_consistent_cube_is_left_alone_and_the_change_is_minimal() -> None:
     assert torch.allclose(change @ basis @ basis.T, change, atol=1e-6)
 
 
+def test_a_cube_rendering_too_bright_is_scaled_down_whole_and_one_too_dark_is_not_scaled_up() -> None:
+    torch.manual_seed(3)
+    r = response()
+    cube = 0.3 + 0.4 * torch.rand(1, 31, 3, 4)
+    rgb = render(cube, r)
+    out, drift = layer().correct(2 * cube, rgb)
+    torch.testing.assert_close(out, cube, rtol=1e-5, atol=1e-6)  # null-space part halved too
+    torch.testing.assert_close(drift, rgb.square().mean(dim=(1, 2, 3)))  # measured on the raw cube
+    plain, _ = layer().correct(0.5 * cube, rgb, darken=False)
+    torch.testing.assert_close(layer().correct(0.5 * cube, rgb)[0], plain)
+    assert not torch.allclose(plain, cube, atol=1e-3)
+
+
+def test_a_black_input_gives_a_black_cube() -> None:
+    out = layer()(0.01 + torch.rand(1, 31, 2, 2), torch.zeros(1, 3, 2, 2))
+    assert out.abs().max() == 0
+
+
 def test_negative_values_are_clamped() -> None:
     out = layer()(torch.zeros(1, 31, 2, 2), torch.full((1, 3, 2, 2), -0.5))
     assert out.min() == 0
@@ -85,9 +103,9 @@ def test_per_sample_responses_match_the_stored_one_and_train_the_net() -> None:
     torch.manual_seed(2)
     cube, rgb = torch.rand(2, 31, 4, 6), torch.rand(2, 3, 4, 6)
     same = layer()(cube, rgb, response().expand(2, 31, 3))
-    assert torch.allclose(same, layer()(cube, rgb), atol=1e-5)
+    assert torch.allclose(same, layer().correct(cube, rgb, darken=False)[0], atol=1e-5)
     mixed = layer()(cube, rgb, torch.stack([response(0), response(1)]))
-    assert torch.allclose(mixed[1:], layer(1)(cube[1:], rgb[1:]), atol=1e-5)
+    assert torch.allclose(mixed[1:], layer(1).correct(cube[1:], rgb[1:], darken=False)[0], atol=1e-5)
     net, plain = tiny(True).train(), tiny(False).train()
     responses = torch.stack([response(0), response(1)])
     out = net(rgb, response=responses).hsi
