@@ -73,10 +73,14 @@ class CameraConsistency(nn.Module):
 
 
 def darkening_gain(rendered: Tensor, rgb: Tensor) -> Tensor:
-    """Per pixel, (B, 1, H, W): the least-squares scale of `rendered` onto `rgb`, clamped to [0, 1]."""
-    num = (rgb * rendered).sum(1, keepdim=True)
-    den = rendered.square().sum(1, keepdim=True)
-    return (num / den.clamp_min(torch.finfo(den.dtype).tiny)).clamp(0.0, 1.0)
+    """Per pixel, (B, 1, H, W): the least-squares scale of `rendered` onto `rgb`, clamped to [0, 1].
+
+    In float32 whatever the compute dtype: a near-black pixel's squared norm underflows half floats.
+    """
+    r = rendered.float()
+    num = (rgb.float() * r).sum(1, keepdim=True)
+    den = r.square().sum(1, keepdim=True)
+    return (num / den.clamp_min(torch.finfo(torch.float32).tiny)).clamp(0.0, 1.0).to(rendered.dtype)
 
 
 def project(hsi: Tensor, rgb: Tensor, response_bk3: Tensor) -> Tensor:

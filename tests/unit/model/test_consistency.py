@@ -9,7 +9,7 @@ import torch
 
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.ganet import GANet
-from model.layers.consistency import CameraConsistency
+from model.layers.consistency import CameraConsistency, darkening_gain
 from tests.support import camera_response, tiny_ganet
 
 
@@ -112,3 +112,11 @@ def test_per_sample_responses_match_the_stored_one_and_train_the_net() -> None:
     assert torch.allclose(out, layer()(plain(rgb).hsi, rgb, responses), atol=1e-5)
     out.sum().backward()
     assert net.stem.weight.grad is not None and net.stem.weight.grad.abs().sum() > 0
+
+
+def test_the_darkening_gain_of_near_black_half_precision_pixels_is_computed_in_float32() -> None:
+    rgb = torch.full((1, 3, 1, 2), 1e-3)
+    rendered = torch.tensor([2e-3, 5e-4]).view(1, 1, 1, 2).expand(1, 3, 1, 2)
+    gain = darkening_gain(rendered.half(), rgb)
+    assert gain.dtype == torch.float16
+    torch.testing.assert_close(gain.float(), torch.tensor([0.5, 1.0]).view(1, 1, 1, 2), rtol=2e-3, atol=0)
