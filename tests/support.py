@@ -39,6 +39,18 @@ def tiny_ganet(seed: int = 0, consistent: bool = False) -> GANet:
     return net
 
 
+def assert_same_function(
+    got: torch.Tensor, want: torch.Tensor, params: list[torch.Tensor], rtol: float, atol: float
+) -> None:
+    """Two computations of one function agree in value (`rtol`, `atol`) and in the gradient of a
+    squared sum with respect to every tensor in `params` (10x `rtol`, `atol` 1e-5)."""
+    torch.testing.assert_close(got, want, rtol=rtol, atol=atol)
+    g_got = torch.autograd.grad(got.square().sum(), params)
+    g_want = torch.autograd.grad(want.square().sum(), params)
+    for a, b in zip(g_got, g_want, strict=True):
+        torch.testing.assert_close(a, b, rtol=10 * rtol, atol=1e-5)
+
+
 def camera_response(seed: int = 0) -> np.ndarray:
     """A (31, 3) response whose rendering of a [0, 1] cube stays in [0, 1]."""
     r = np.random.default_rng(seed).random((31, 3))

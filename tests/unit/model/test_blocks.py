@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from model.layers.blocks import GAFFN, SplitPointwise
+from tests.support import assert_same_function
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -17,13 +18,8 @@ def test_equals_a_conv_over_the_concatenation_in_value_and_gradient(channels_las
     xs = [torch.randn(2, c, 6, 7).contiguous(memory_format=fmt).requires_grad_() for c in (3, 5, 2)]
     got = layer(*xs)
     want = F.conv2d(torch.cat(xs, dim=1), layer.weight, layer.bias)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     assert layer.bias is not None
-    params = [*xs, layer.weight, layer.bias]
-    g_got = torch.autograd.grad(got.square().sum(), params)
-    g_want = torch.autograd.grad(want.square().sum(), params)
-    for a, b in zip(g_got, g_want, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_function(got, want, [*xs, layer.weight, layer.bias], rtol=1e-5, atol=1e-5)
 
 
 def test_wrong_parts_are_an_error() -> None:
@@ -45,12 +41,4 @@ def test_ga_ffn_convs_equal_the_grouped_conv_they_replace(channels_last: bool) -
         h1, h2 = h.chunk(2, dim=1)
         return ffn.out(ffn.ga_log(h1), ffn.ga_gamma(h2), h)
 
-    got, want = ffn(x), reference(x)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    params = [x, *ffn.parameters()]
-    for a, b in zip(
-        torch.autograd.grad(got.square().sum(), params),
-        torch.autograd.grad(want.square().sum(), params),
-        strict=True,
-    ):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert_same_function(ffn(x), reference(x), [x, *ffn.parameters()], rtol=1e-5, atol=1e-6)
