@@ -50,9 +50,10 @@ class SplitPointwise(nn.Conv2d):
         # output and an out-of-place `out.addmm` copies `out` again, one full-resolution pass each
         # (4.1 -> 3.2 ms for GA-FFN's output conv at 256^2 on this CPU).
         out = torch.mm(pixels(xs[0]).reshape(-1, self.parts[0]), w[: self.parts[0]])
+        w = w.to(out.dtype)  # autocast casts `mm`'s operands, never an in-place op's
         start = self.parts[0]
         for x, p in zip(xs[1:], self.parts[1:], strict=True):
-            out.addmm_(pixels(x).reshape(-1, p), w[start : start + p])
+            out.addmm_(pixels(x).reshape(-1, p).to(out.dtype), w[start : start + p])
             start += p
         return out.add_(self.bias).view(B, H, W, -1).permute(0, 3, 1, 2)
 

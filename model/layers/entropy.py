@@ -85,6 +85,11 @@ class _QueryEntropy(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_b: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
+        with torch.autocast(grad_b.device.type, enabled=False):  # a backward called under autocast
+            return _QueryEntropy._backward(ctx, grad_b.to(ctx.saved_tensors[0].dtype))
+
+    @staticmethod
+    def _backward(ctx: Any, grad_b: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         z_bnd, codebook_kd, log_p_column, entropy = ctx.saved_tensors
         scale: float = ctx.scale
         B, n, d = z_bnd.shape
@@ -119,5 +124,7 @@ def query_entropy(z_bnd: Tensor, codebook_kd: Tensor, tau: float = 1.0) -> Tenso
         raise ValueError(
             f"expected (B, n, d) and (K, d), got {tuple(z_bnd.shape)} and {tuple(codebook_kd.shape)}"
         )
-    out: Tensor = _QueryEntropy.apply(z_bnd, codebook_kd, 2.0 / tau)
+    dtype = torch.promote_types(torch.promote_types(z_bnd.dtype, codebook_kd.dtype), torch.float32)
+    with torch.autocast(z_bnd.device.type, enabled=False):  # float32 under autocast too (GEMMs, exp)
+        out: Tensor = _QueryEntropy.apply(z_bnd.to(dtype), codebook_kd.to(dtype), 2.0 / tau)
     return out

@@ -34,7 +34,12 @@ def minmax_normalise(y_bchw: Tensor, eps: float) -> Tensor:
 
 
 class GAOperation(nn.Module):
-    """Base: channel weights `a = softmax(W GAP(Y) + b)` from the input's global average."""
+    """Base: channel weights `a = softmax(W GAP(Y) + b)` from the input's global average.
+
+    The curve computes in float32 whatever the autocast dtype (no cost for float32 inputs): min-max
+    normalised in bfloat16, a channel's minimum comes out a rounding step below 0, and `log` of it,
+    eps or not, is NaN; `(Y_n + eps)^g` with g up to 10 would magnify half-precision rounding too.
+    """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
         super().__init__()
@@ -43,6 +48,13 @@ class GAOperation(nn.Module):
         self.weight = nn.Parameter(torch.empty(channels, channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, y_bchw: Tensor) -> Tensor:
+        with torch.autocast(y_bchw.device.type, enabled=False):
+            return self.curve(y_bchw.to(torch.promote_types(y_bchw.dtype, torch.float32)))
+
+    def curve(self, y_bchw: Tensor) -> Tensor:
+        raise NotImplementedError
 
     def channel_weights(self, y_bchw: Tensor) -> Tensor:
         gap_bc = y_bchw.mean(dim=(2, 3))
@@ -56,7 +68,7 @@ class GAOperation(nn.Module):
 class GALog(GAOperation):
     """GA_log: `G = log1p(a' Y_n) / log1p(a')` with `a'` the channel weights rescaled to [1, 5]."""
 
-    def forward(self, y_bchw: Tensor) -> Tensor:
+    def curve(self, y_bchw: Tensor) -> Tensor:
         a_bc = self.channel_weights(y_bchw)
         lo = a_bc.amin(dim=1, keepdim=True)
         hi = a_bc.amax(dim=1, keepdim=True)
@@ -71,7 +83,7 @@ class GALog(GAOperation):
 class GAGamma(GAOperation):
     """GA_gamma: `G = (Y_n + eps)^g`, `g = clamp(c a, 0.1, 10)` (mean exponent 1)."""
 
-    def forward(self, y_bchw: Tensor) -> Tensor:
+    def curve(self, y_bchw: Tensor) -> Tensor:
         g_bc11 = (self.channels * self.channel_weights(y_bchw)).clamp(0.1, 10.0)[:, :, None, None]
         scale, shift = minmax_affine(y_bchw, self.eps)
         # exp(g log x), not `pow`: the base is at least eps > 0, and torch's pow with a per-channel
