@@ -2,7 +2,9 @@
 
 At 128^2, taking turns: a plain frame; one session's adapting frame (its state decoded, one step,
 encoded, as the core does frame after frame); 8 sessions adapting in one batch (one forward and one
-backward for all, per-sample GA parameters); the same 8 sessions one by one. Targets: an adapting
+backward per pass for all its sessions, per-sample GA parameters; the runner splits the batch into
+passes within its pixel budget as it does in the service: 2 passes of 4 on CPU, one on CUDA); the
+same 8 sessions one by one. Targets: an adapting
 frame costs at most 3x a plain one; the batch of 8 at least 1.5x faster than one by one on CPU
 (4x on a GPU).
 """
@@ -98,6 +100,7 @@ def run_tta(cfg: BenchConfig, weights: BenchWeights) -> SectionResult:
     res.data = {
         "size": side,
         "sessions": n,
+        "sessions_per_pass": runner.frames_per_pass((-(-side // runner.multiple),) * 2),
         "steps_per_frame": 1,
         "median_ms": ms,
         "outcomes": dict(outcomes),

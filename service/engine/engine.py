@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from service.contracts import ModelInfo, SessionInfo
 from service.engine.batcher import Batcher, Done
@@ -97,12 +97,10 @@ class Engine:
 
     def _group_limit(self, group: Hashable) -> int:
         """Frames per pass for a shape group: within the runner's pixel budget (`max_batch_pixels`)."""
-        runner = self._live_runner()
-        is_shape = isinstance(group, tuple) and all(isinstance(v, int) for v in group)  # not a tiled frame
-        if runner.batch_pixels == 0 or not isinstance(group, tuple) or not is_shape:
+        is_shape = isinstance(group, tuple) and len(group) == 2 and all(isinstance(v, int) for v in group)
+        if not is_shape:  # a tiled frame
             return self.settings.max_batch
-        m = runner.multiple
-        return runner.batch_pixels // max(1, group[0] * group[1] * m * m)
+        return self._live_runner().frames_per_pass(cast(tuple[int, int], group))
 
     def group_key(self, height: int, width: int) -> Hashable:
         """Frames batch together when they pad to one shape; a tiled frame is a batch of its own."""

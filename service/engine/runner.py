@@ -131,8 +131,16 @@ class Runner:
                 raise ModelLoadError(f"warm-up failed: {out.message}")
 
     # ---- one batch -------------------------------------------------------------------------
+    def frames_per_pass(self, padded: tuple[int, int]) -> int:
+        """Frames of one padded shape (in model multiples) per forward pass: the pixel budget's share,
+        at least 1; `max_batch` where there is no budget (CUDA by default)."""
+        if self.batch_pixels == 0:
+            return self.settings.max_batch
+        return max(1, self.batch_pixels // max(1, padded[0] * padded[1] * self.multiple**2))
+
     def run(self, items: Sequence[WorkItem]) -> list[WorkOutput | ServiceError]:
-        """One output (or a per-item error) per item, in order."""
+        """One output (or a per-item error) per item, in order; frames of one shape run together, as
+        many per pass as `frames_per_pass` allows."""
         results: list[WorkOutput | ServiceError | None] = [None] * len(items)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, item in enumerate(items):
@@ -145,9 +153,12 @@ class Runner:
                 results[i] = self._run_tiled(item)
             else:
                 groups.setdefault((-(-H // self.multiple), -(-W // self.multiple)), []).append(i)
-        for idx in groups.values():
-            for i, out in zip(idx, self._run_group([items[i] for i in idx]), strict=True):
-                results[i] = out
+        for shape, idx in groups.items():
+            per_pass = self.frames_per_pass(shape)
+            for start in range(0, len(idx), per_pass):
+                chunk = idx[start : start + per_pass]
+                for i, out in zip(chunk, self._run_group([items[i] for i in chunk]), strict=True):
+                    results[i] = out
         self._record_memory()
         if any(r is None for r in results):
             raise RuntimeError("runner left an item without a result")

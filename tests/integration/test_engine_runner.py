@@ -168,3 +168,30 @@ def test_a_consistent_model_reports_what_its_projection_corrected(
     (big,) = frames(1, 150, 97, seed=4)
     tiled = one(consistent, WorkItem(big))
     assert tiled.tiled and tiled.reprojection_error is not None and tiled.reprojection_error > 0
+
+
+def test_a_group_over_the_pixel_budget_runs_in_several_passes(
+    tiny_weights: Path, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five 16x16 frames with room for two per pass: passes of 2, 2, 1, outputs in order, each as alone."""
+    budget = Runner(
+        Settings(weights=tiny_weights, warmup_size=0, torch_threads=1, max_batch_pixels=2 * 16 * 16),
+        Metrics(),
+    )
+    assert 16 % budget.multiple == 0
+    assert budget.frames_per_pass((16 // budget.multiple,) * 2) == 2
+    passes: list[int] = []
+    real_pass = budget._run_group
+
+    def counted(items: list[WorkItem]) -> list[WorkOutput]:
+        passes.append(len(items))
+        return real_pass(items)
+
+    monkeypatch.setattr(budget, "_run_group", counted)
+    rgbs = frames(5, 16, 16, seed=3)
+    outs = [ok(o) for o in budget.run([WorkItem(x) for x in rgbs])]
+    assert passes == [2, 2, 1]
+    passes.clear()
+    for rgb, out in zip(rgbs, outs, strict=True):
+        np.testing.assert_allclose(out.cube_hwc, one(budget, WorkItem(rgb)).cube_hwc, rtol=1e-4, atol=1e-5)
+    assert passes == [1] * 5
