@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -158,19 +159,22 @@ def test_rest_errors(server: Server, body: bytes, status: int, code: str) -> Non
 def test_sigterm_drains_an_open_stream_and_exits_0(weights: Path, redis_prefix: str, tmp_path: Path) -> None:
     server = start_server(weights, redis_prefix, tmp_path / "server.log")
     try:
+        answered: list[int] = []
+        two_answered = threading.Event()
 
-        def frames() -> Iterator[np.ndarray]:
+        def frames() -> Iterator[np.ndarray]:  # runs on the client's request thread
             for i in range(1000):
-                if i == 2:
+                if i == 2:  # once the first two frames are answered: a slow server has read them
+                    assert two_answered.wait(60)
                     server.proc.send_signal(signal.SIGTERM)
                 yield np.zeros((16, 16, 3), np.uint8)
                 time.sleep(0.05)
 
-        answered: list[int] = []
-
         def consume() -> None:
             for outcome in stream_frames(server.grpc, frames(), session_id="e2e-drain"):
                 answered.append(outcome.index)
+                if len(answered) >= 2:
+                    two_answered.set()
 
         with pytest.raises(ClientError) as info:
             consume()

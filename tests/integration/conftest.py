@@ -70,6 +70,10 @@ def make_settings(tiny_weights: Path) -> SettingsFactory:
             "tile_size": 64,
             "tile_overlap": 8,
             "redis_url": None,
+            # A loaded 2-core CI machine can take longer than the 0.25 s default for one Redis op;
+            # tests that want a timeout to fire pass a short one themselves.
+            "redis_op_timeout_s": 2.0,
+            "redis_connect_timeout_s": 2.0,
         }
         return Settings(**(base | overrides))
 

@@ -124,7 +124,8 @@ def test_api_keys_on_rest_and_grpc(make_settings: SettingsFactory) -> None:
 
 
 def test_rate_limit_is_per_client_and_shared_by_both_edges(make_settings: SettingsFactory) -> None:
-    settings = make_settings(rate_limit_rps=0.5, rate_limit_burst=3, api_keys=(INFER,))
+    # 0.01 tokens per second: no refill during the test however slow the machine
+    settings = make_settings(rate_limit_rps=0.01, rate_limit_burst=3, api_keys=(INFER,))
 
     async def scenario() -> None:
         async with serve_both(settings) as both, httpx.AsyncClient(base_url=both.rest_url) as c:
