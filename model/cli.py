@@ -25,7 +25,6 @@ def _train(args: argparse.Namespace) -> int:
         latent_dim=args.latent_dim,
         tta_tau=args.tta_tau,
         stage1_loss=args.stage1_loss,
-        stage2_darken=args.stage2_darken,
         seed=args.seed,
     )
     path = train_all(args.data, args.out, args.export, recipe)
@@ -141,12 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=r.tta_tau,
         help="temperature of the TTA entropy, stored in the checkpoint",
-    )
-    t_all.add_argument(
-        "--stage2-darken",
-        action=argparse.BooleanOptionalAction,
-        default=r.stage2_darken,
-        help="train stage 2 through the inference-time darkening before the projection",
     )
     t_all.add_argument("--seed", type=int, default=r.seed)
     t_all.set_defaults(func=_train)

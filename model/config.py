@@ -77,8 +77,6 @@ class GANetConfig:
     # In eval mode, project the output onto the cubes that render to the input through the stored
     # camera response (model/layers/consistency.py); training sees many cameras, so it is off there.
     camera_consistency: bool = False
-    # Training's per-camera projection darkens first too, as inference does (README, "The model").
-    darken_in_training: bool = False
     encoder_blocks: tuple[int, ...] = (1, 2)
     decoder_blocks: tuple[int, ...] = (1, 2)
     head_dim: int = 32

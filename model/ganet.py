@@ -77,9 +77,7 @@ class GANet(nn.Module):
         self.decoder = MultiScaleDecoder(d, S).requires_grad_(False)
         self.out_conv = conv3x3(d, cfg.out_bands).requires_grad_(False)
         self.register_buffer("replace_alpha", torch.tensor(1.0))
-        self.consistency = (
-            CameraConsistency(cfg.out_bands, cfg.darken_in_training) if cfg.camera_consistency else None
-        )
+        self.consistency = CameraConsistency(cfg.out_bands) if cfg.camera_consistency else None
         # Per level, counts of every search's chosen codes while set (see model/prune.py).
         self.usage: list[UsageCounter] | None = None
 

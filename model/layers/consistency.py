@@ -31,9 +31,8 @@ class CameraConsistency(nn.Module):
     render_w: Tensor
     lift_w: Tensor
 
-    def __init__(self, bands: int, darken_in_training: bool = False) -> None:
+    def __init__(self, bands: int) -> None:
         super().__init__()
-        self.darken_in_training = darken_in_training
         self.register_buffer("render_w", torch.zeros(3, bands, 1, 1))
         self.register_buffer("lift_w", torch.zeros(bands, 3, 1, 1))
 
@@ -67,11 +66,10 @@ class CameraConsistency(nn.Module):
 
     def forward(self, hsi: Tensor, rgb: Tensor, response_bk3: Tensor | None = None) -> Tensor:
         """Project with the stored response (darkening first), or with one response per sample
-        (B, bands, 3), darkening first only with `darken_in_training`: training renders every patch
-        through its own camera."""
+        (B, bands, 3) and no darkening: training renders every patch through its own camera."""
         if response_bk3 is None:
             return self.correct(hsi, rgb)[0]
-        return project(hsi, rgb, response_bk3, self.darken_in_training)
+        return project(hsi, rgb, response_bk3)
 
 
 def darkening_gain(rendered: Tensor, rgb: Tensor) -> Tensor:
@@ -85,13 +83,9 @@ def darkening_gain(rendered: Tensor, rgb: Tensor) -> Tensor:
     return (num / den.clamp_min(torch.finfo(torch.float32).tiny)).clamp(0.0, 1.0).to(rendered.dtype)
 
 
-def project(hsi: Tensor, rgb: Tensor, response_bk3: Tensor, darken: bool = False) -> Tensor:
-    """The projection with a response per sample, (B, bands, 3), after the darkening gain when asked;
-    differentiable in `hsi` (through the gain too)."""
+def project(hsi: Tensor, rgb: Tensor, response_bk3: Tensor) -> Tensor:
+    """The projection with a response per sample, (B, bands, 3); differentiable in `hsi`."""
     r = response_bk3.to(hsi.dtype)
     lift = r @ torch.linalg.inv(r.transpose(1, 2) @ r)  # (B, bands, 3)
-    rendered = torch.einsum("bkhw,bkc->bchw", hsi, r)
-    if darken:
-        gain = darkening_gain(rendered, rgb)
-        hsi, rendered = hsi * gain, rendered * gain
-    return (hsi + torch.einsum("bkc,bchw->bkhw", lift, rgb - rendered)).clamp_min(0.0)
+    error = rgb - torch.einsum("bkhw,bkc->bchw", hsi, r)
+    return (hsi + torch.einsum("bkc,bchw->bkhw", lift, error)).clamp_min(0.0)

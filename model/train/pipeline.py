@@ -47,7 +47,6 @@ class Recipe:
     latent_dim: int = 32  # d: MODEL.md's MCGA-S2 width; cost falls ~d^2 in the blocks, ~d in the searches
     tta_tau: float = GANetConfig.tta_tau  # stored in the checkpoint; chosen per model on training scenes
     synthetic_cubes: int = 16
-    stage2_darken: bool = False  # darken before the training projection too (GANetConfig)
     prune_cameras: int = 3  # the default camera and 2 others (model/prune.py); 0 keeps the whole MoC
     seed: int = 0
 
@@ -125,10 +124,7 @@ def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d
     log.info("MoC: %s", json.dumps(moc_report))
     train = next(s for s in sources if s.spec.name == "cave").cubes  # already read for stage 1
     default_cam, cams = cameras(data_root / "cameras")  # the default camera first
-    base = GANetConfig(
-        camera_consistency=True, tta_tau=recipe.tta_tau, darken_in_training=recipe.stage2_darken
-    )
-    net = build_ganet(vq, moc, "cave", base)
+    net = build_ganet(vq, moc, "cave", GANetConfig(camera_consistency=True, tta_tau=recipe.tta_tau))
     assert net.consistency is not None
     net.consistency.set_response(torch.from_numpy(default_cam.matrix))
     loop2 = LoopConfig(recipe.stage2_steps, recipe.batch, recipe.patch, recipe.stage2_lr, seed=recipe.seed)

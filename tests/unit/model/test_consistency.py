@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,20 +120,3 @@ def test_the_darkening_gain_of_near_black_half_precision_pixels_is_computed_in_f
     gain = darkening_gain(rendered.half(), rgb)
     assert gain.dtype == torch.float16
     torch.testing.assert_close(gain.float(), torch.tensor([0.5, 1.0]).view(1, 1, 1, 2), rtol=2e-3, atol=0)
-
-
-def test_training_through_the_darkening_matches_inference_and_passes_gradients() -> None:
-    """`darken_in_training`: the per-camera projection darkens first, as `correct` does at inference,
-    and the gradient reaches the cube through the gain as well."""
-    torch.manual_seed(3)
-    cube, rgb = torch.rand(2, 31, 4, 6, requires_grad=True), 0.5 * torch.rand(2, 3, 4, 6)
-    darkening = CameraConsistency(31, darken_in_training=True)
-    darkening.set_response(response())
-    got = darkening(cube, rgb, response().expand(2, 31, 3))
-    want = layer().correct(cube, rgb)[0]
-    assert torch.allclose(got, want, atol=1e-5)
-    assert not torch.allclose(got, layer()(cube, rgb, response().expand(2, 31, 3)), atol=1e-3)
-    got.sum().backward()
-    assert cube.grad is not None and bool(torch.isfinite(cube.grad).all()) and cube.grad.abs().sum() > 0
-    net = GANet(replace(tiny(True).cfg, darken_in_training=True))
-    assert net.consistency is not None and net.consistency.darken_in_training
