@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,8 +68,32 @@ def write_weights(path: Path, seed: int = 0, consistent: bool = False) -> Path:
     return save_checkpoint(path, tiny_ganet(seed, consistent), meta)
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A loopback port that is free now, for a server started a moment later (often a process). Drawn
+    below the kernel's ephemeral range, so the test's own outgoing connections (which take their
+    source ports from that range) cannot take it in between; never the same port twice per process."""
+    candidates = [p for p in range(20000, _ephemeral_range().start) if p not in _HANDED_OUT]
+    draw = random.Random(os.getpid() ^ time.monotonic_ns())
+    for port in draw.sample(candidates, min(200, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket() as s:  # an unusual port range: the kernel's choice, as before
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
