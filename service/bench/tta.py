@@ -100,7 +100,7 @@ def run_tta(cfg: BenchConfig, weights: BenchWeights) -> SectionResult:
     res.data = {
         "size": side,
         "sessions": n,
-        "sessions_per_pass": runner.frames_per_pass((-(-side // runner.multiple),) * 2),
+        "sessions_per_pass": runner.frames_per_pass(runner.padded_shape(side, side)),
         "steps_per_frame": 1,
         "median_ms": ms,
         "outcomes": dict(outcomes),

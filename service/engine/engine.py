@@ -106,8 +106,7 @@ class Engine:
         """Frames batch together when they pad to one shape; a tiled frame is a batch of its own."""
         if needs_tiling(height, width, self.settings.tile_size):
             return ("tiled", uuid.uuid4().hex)
-        m = self._live_runner().multiple
-        return (-(-height // m), -(-width // m))
+        return self._live_runner().padded_shape(height, width)
 
     async def infer(self, item: WorkItem, *, order_key: Hashable | None, deadline: float) -> Done[WorkOutput]:
         H, W, _ = item.rgb_hwc.shape

@@ -131,6 +131,10 @@ class Runner:
                 raise ModelLoadError(f"warm-up failed: {out.message}")
 
     # ---- one batch -------------------------------------------------------------------------
+    def padded_shape(self, height: int, width: int) -> tuple[int, int]:
+        """A frame's size in model multiples after padding: frames of one padded shape share a pass."""
+        return -(-height // self.multiple), -(-width // self.multiple)
+
     def frames_per_pass(self, padded: tuple[int, int]) -> int:
         """Frames of one padded shape (in model multiples) per forward pass: the pixel budget's share,
         at least 1; `max_batch` where there is no budget (CUDA by default)."""
@@ -152,7 +156,7 @@ class Runner:
             if needs_tiling(H, W, self.settings.tile_size):
                 results[i] = self._run_tiled(item)
             else:
-                groups.setdefault((-(-H // self.multiple), -(-W // self.multiple)), []).append(i)
+                groups.setdefault(self.padded_shape(H, W), []).append(i)
         for shape, idx in groups.items():
             per_pass = self.frames_per_pass(shape)
             for start in range(0, len(idx), per_pass):

@@ -179,7 +179,7 @@ def test_a_group_over_the_pixel_budget_runs_in_several_passes(
         Metrics(),
     )
     assert 16 % budget.multiple == 0
-    assert budget.frames_per_pass((16 // budget.multiple,) * 2) == 2
+    assert budget.frames_per_pass(budget.padded_shape(16, 16)) == 2
     passes: list[int] = []
     real_pass = budget._run_group
 
