@@ -206,14 +206,21 @@ class AsyncGrpcClient:
         color: str = "linear",
         **output: Any,
     ) -> AsyncIterator[FrameOutcome]:
-        """`GrpcClient.stream` for asyncio. One difference, from grpcio: when the server ends the stream
-        (a refused key, a bad config) while a message is being written, the asyncio client may report
-        INTERNAL "Internal error from Core" in place of the server's status (grpc/grpc#36066, open;
-        2 streams in 300 under load here). `GrpcClient` reports the server's status."""
+        """`GrpcClient.stream` for asyncio.
+
+        Frames are written only after the server accepted the config (its initial metadata, sent
+        once the config is read and valid). grpcio's asyncio client may report INTERNAL "Internal
+        error from Core" in place of the server's status when a write meets a stream the server has
+        already ended (grpc/grpc#36066, open; 2 streams in 300 under load here), so a bad config is
+        reported as the server's INVALID_ARGUMENT. A refused API key can still race with the config
+        write itself; `GrpcClient` always reports the server's status."""
         config = _config(session_id, adapt, max_lag_frames, **output)
 
         async def requests() -> AsyncIterator[pb.StreamRequest]:
             yield pb.StreamRequest(config=config)
+            await call.initial_metadata()  # returns at once, empty, when the server ended the stream
+            if call.done():
+                return
             if isinstance(frames, AsyncIterable):
                 index = 0
                 async for image in frames:

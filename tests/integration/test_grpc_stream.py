@@ -19,6 +19,7 @@ import pytest
 import redis
 from PIL import Image
 
+from service.client.errors import ClientError
 from service.client.grpc_client import CHANNEL_OPTIONS, AsyncGrpcClient
 from service.client.grpc_convert import FrameOutcome, Reassembler, array_to_tensor
 from service.contracts import ReconstructRequest, ReconstructResult
@@ -271,6 +272,32 @@ def test_protocol_errors_end_the_stream(
                     pass
             assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert fragment in (info.value.details() or "")
+
+    run(scenario)
+
+
+def test_async_client_sends_frames_only_after_the_config_is_accepted(
+    make_settings: SettingsFactory, frames: Frames
+) -> None:
+    """A refused config reaches the caller as the server's INVALID_ARGUMENT, and no frame was written
+    into the ended stream (where grpcio's asyncio client may report INTERNAL, grpc/grpc#36066)."""
+    pulled: list[int] = []
+
+    async def counted(n: int) -> AsyncIterator[np.ndarray]:
+        for rgb in frames(n, 8, 8):
+            pulled.append(1)
+            yield rgb
+
+    async def scenario() -> None:
+        async with grpc_serving(make_settings()) as s, AsyncGrpcClient(s.target) as client:
+            for _ in range(10):
+                with pytest.raises(ClientError) as info:
+                    async for _ in client.stream(counted(3), session_id="has spaces"):
+                        pass
+                assert info.value.status == "INVALID_ARGUMENT" and "session_id" in info.value.message
+            assert pulled == []
+            got = [o async for o in client.stream(counted(3), session_id="fine")]
+            assert [o.index for o in got] == [0, 1, 2] and len(pulled) == 3
 
     run(scenario)
 

@@ -62,8 +62,11 @@ class ReconstructionServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamReconstruct(self, request_iterator, context):
-        """First message: a StreamConfig; then frames. Responses come back in frame order; large cubes may
-        arrive as several CubeChunk messages followed by the frame's FrameResult.
+        """First message: a StreamConfig; then frames. Once the server has read and accepted the config it
+        sends its initial metadata (`session-id`: the stream's session), so a client may wait for it
+        before sending frames; a config it refuses ends the stream with INVALID_ARGUMENT instead.
+        Responses come back in frame order; large cubes may arrive as several CubeChunk messages
+        followed by the frame's FrameResult.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
