@@ -9,6 +9,7 @@ Torch is involved, so encoding and decoding run in the device worker thread.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 import torch
@@ -80,8 +81,27 @@ def decode_state(blob: bytes, device: torch.device | str = "cpu") -> DecodedStat
             recent_entropies=[float(x) for x in json.loads(meta["recent_entropies"])],
             resets=int(meta["resets"]),
         )
+        version = meta["model_version"]
     except (SafetensorError, KeyError, ValueError, TypeError) as exc:
         raise CodecError(f"corrupt session state: {exc}") from exc
+    _check(state)
+    return DecodedState(state, version)
+
+
+def _check(state: GAState) -> None:
+    """What an Adam step on this state needs: moments shaped as their parameters, finite values, a
+    non-negative second moment. Anything else came from corruption, never from `TTAAdapter`, whose
+    steps drop non-finite gradients."""
     if not (state.params.keys() == state.exp_avg.keys() == state.exp_avg_sq.keys()):
         raise CodecError("parameters and moments name different tensors")
-    return DecodedState(state, meta["model_version"])
+    for name, p in state.params.items():
+        if state.exp_avg[name].shape != p.shape or state.exp_avg_sq[name].shape != p.shape:
+            raise CodecError(f"moments of {name!r} are not shaped as the parameter {tuple(p.shape)}")
+    groups = (state.params, state.exp_avg, state.exp_avg_sq)
+    if not all(bool(torch.isfinite(t).all()) for g in groups for t in g.values()):
+        raise CodecError("non-finite values in the state")
+    if any(bool((v < 0).any()) for v in state.exp_avg_sq.values()):
+        raise CodecError("a negative second moment")
+    history = state.first_entropies + state.recent_entropies
+    if not all(math.isfinite(e) for e in history) or state.step < 0 or state.resets < 0:
+        raise CodecError("non-finite entropy history or a negative step or reset count")

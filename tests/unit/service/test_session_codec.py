@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -58,3 +60,39 @@ def test_truncated_tensor_data_is_refused() -> None:
     _, blob = adapted_state()
     with pytest.raises(CodecError):
         decode_state(blob[:-100])
+
+
+def _tampered(**changes: object) -> bytes:
+    """An adapted state's blob, re-encoded after `changes` (attribute -> function of the state)."""
+    _, blob = adapted_state()
+    decoded = decode_state(blob)
+    for fn in changes.values():
+        fn(decoded.state)  # type: ignore[operator]
+    return encode_state(decoded.state, decoded.model_version)
+
+
+def _first(group: dict[str, torch.Tensor]) -> str:
+    return next(iter(group))
+
+
+@pytest.mark.parametrize(
+    ("blob_of", "message"),
+    [
+        (lambda: _tampered(m=lambda s: s.exp_avg.update({_first(s.exp_avg): torch.zeros(3)})), "shaped"),
+        (lambda: _tampered(v=lambda s: s.exp_avg_sq[_first(s.exp_avg_sq)].fill_(-1.0)), "negative"),
+        (lambda: _tampered(p=lambda s: s.params[_first(s.params)].view(-1)[0].fill_(math.nan)), "non-finite"),
+        (lambda: _tampered(e=lambda s: s.first_entropies.__setitem__(0, math.inf)), "non-finite"),
+        (lambda: _tampered(k=lambda s: setattr(s, "step", -1)), "negative"),
+    ],
+)
+def test_states_an_adam_step_cannot_take_are_refused(blob_of: Callable[[], bytes], message: str) -> None:
+    with pytest.raises(CodecError, match=message):
+        decode_state(blob_of())
+
+
+def test_a_header_without_the_model_version_is_refused_as_corrupt() -> None:
+    _, blob = adapted_state()
+    renamed = blob.replace(b'"model_version"', b'"model_versioN"', 1)
+    assert len(renamed) == len(blob) and renamed != blob
+    with pytest.raises(CodecError, match="corrupt"):
+        decode_state(renamed)
