@@ -29,7 +29,7 @@ from service.engine.codec import CodecError, decode_state, encode_state
 from service.engine.physics import CameraResponse
 from service.engine.tiling import centre_tile, run_tiled
 from service.engine.work import WorkItem, WorkOutput
-from service.errors import InvalidInputError, ModelLoadError, ServiceError
+from service.errors import InternalError, InvalidInputError, ModelLoadError, ServiceError
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -154,19 +154,35 @@ class Runner:
                 continue
             H, W, _ = item.rgb_hwc.shape
             if needs_tiling(H, W, self.settings.tile_size):
-                results[i] = self._run_tiled(item)
+                results[i] = self._isolated([item])[0]
             else:
                 groups.setdefault(self.padded_shape(H, W), []).append(i)
         for shape, idx in groups.items():
             per_pass = self.frames_per_pass(shape)
             for start in range(0, len(idx), per_pass):
                 chunk = idx[start : start + per_pass]
-                for i, out in zip(chunk, self._run_group([items[i] for i in chunk]), strict=True):
+                for i, out in zip(chunk, self._isolated([items[i] for i in chunk]), strict=True):
                     results[i] = out
         self._record_memory()
         if any(r is None for r in results):
             raise RuntimeError("runner left an item without a result")
         return [r for r in results if r is not None]
+
+    def _isolated(self, items: list[WorkItem]) -> list[WorkOutput | ServiceError]:
+        """A group's outputs (one item: tiled when it needs it). When the pass fails, each frame runs
+        again alone, so a frame that cannot run (a state no check caught, a device fault) fails by
+        itself, not with its batch-mates; running again is safe, as a pass changes no state in place."""
+        try:
+            H, W, _ = items[0].rgb_hwc.shape
+            if len(items) == 1 and needs_tiling(H, W, self.settings.tile_size):
+                return [self._run_tiled(items[0])]
+            return list(self._run_group(items))
+        except Exception as exc:
+            if len(items) > 1:
+                log.exception("a pass of %d frames failed; running them one at a time", len(items))
+                return [out for item in items for out in self._isolated([item])]
+            log.exception("a frame failed")
+            return [exc if isinstance(exc, ServiceError) else InternalError("inference failed")]
 
     @staticmethod
     def _check(rgb: np.ndarray) -> InvalidInputError | None:

@@ -16,7 +16,7 @@ from model.tta import TTAAdapter
 from service.engine.codec import decode_state, encode_state
 from service.engine.runner import Runner
 from service.engine.work import WorkItem, WorkOutput
-from service.errors import InvalidInputError, ModelLoadError, ServiceError
+from service.errors import InternalError, InvalidInputError, ModelLoadError, ServiceError
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.support import write_weights
@@ -122,6 +122,51 @@ def test_state_of_other_weights_is_reset_not_injected(runner: Runner, frames: Fr
     np.testing.assert_allclose(out.cube_hwc, one(runner, WorkItem(rgb)).cube_hwc, rtol=1e-4, atol=1e-5)
     garbage = one(runner, WorkItem(rgb, session=True, state=b"not a state", steps=0))
     assert garbage.outcome == "reset" and garbage.state is not None
+
+
+def test_a_state_an_adam_step_cannot_take_is_reset_and_spares_its_batch(
+    runner: Runner, frames: Frames
+) -> None:
+    rgb, other, plain = frames(3, 16, 16, seed=8)
+    decoded = decode_state(adapted_blob(runner, rgb, 1))
+    name = next(iter(decoded.state.exp_avg))
+    decoded.state.exp_avg[name] = torch.zeros(3)  # moments no longer shaped as their parameter
+    broken = encode_state(decoded.state, decoded.model_version)
+    items = [
+        WorkItem(rgb, session=True, state=broken, steps=1),
+        WorkItem(other, session=True, steps=1),
+        WorkItem(plain),
+    ]
+    outs = [ok(o) for o in runner.run(items)]
+    assert [o.outcome for o in outs] == ["reset", "adapted", "none"]
+    assert outs[0].state is not None and decode_state(outs[0].state).state.step == 1  # started afresh
+
+
+def test_a_frame_that_fails_its_pass_fails_alone(
+    runner: Runner, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a pass raises, its batch-mates run again without the frame and are answered."""
+    prepare = runner._prepare
+
+    def failing(item: WorkItem) -> object:
+        if item.state == b"fails":
+            raise RuntimeError("a fault no check caught")
+        return prepare(item)
+
+    monkeypatch.setattr(runner, "_prepare", failing)
+    good, bad, plain, big = frames(3, 16, 16, seed=9) + frames(1, 80, 70, seed=9)
+    items = [
+        WorkItem(good, session=True, steps=1),
+        WorkItem(bad, session=True, state=b"fails", steps=1),
+        WorkItem(plain),
+        WorkItem(big, session=True, state=b"fails", steps=1),  # tiled
+    ]
+    outs = runner.run(items)
+    assert isinstance(outs[0], WorkOutput) and outs[0].outcome == "adapted"
+    assert isinstance(outs[2], WorkOutput) and outs[2].outcome == "none"
+    assert isinstance(outs[1], InternalError) and isinstance(outs[3], InternalError)
+    alone = one(runner, WorkItem(plain))
+    np.testing.assert_allclose(outs[2].cube_hwc, alone.cube_hwc, rtol=1e-4, atol=1e-5)
 
 
 def test_tiled_frame_adapts_and_keeps_shape(runner: Runner, frames: Frames) -> None:
