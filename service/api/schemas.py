@@ -70,7 +70,10 @@ class ModelBody(BaseModel):
 class SessionBody(BaseModel):
     id: str
     steps: int = Field(description="adaptation steps taken (since the last reset)")
-    version: int = Field(description="the store's compare-and-set version (one per stored step)")
+    version: int = Field(
+        description="the store's compare-and-set version: +1 per stored step; in Redis a session's "
+        "first version is random, so that a write prepared before a reset cannot land after it"
+    )
     resets: int = Field(description="times the safety rule or a model change reset the session")
     model_version: str = Field(description="weights the state was adapted for")
     current_model: bool = Field(description="false: adapted for other weights; reset on its next frame")

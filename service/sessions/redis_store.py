@@ -2,9 +2,15 @@
 
 Compare-and-set is one Lua script, atomic on the server, so any number of replicas can share a
 session. The client never retries on its own (the gateway's breaker decides when to try again).
+
+A session's first write takes a random version (below 2^40) and each later write adds one. Versions
+that restarted at 1 would let a write prepared before a reset (DELETE) or an expiry land on the new
+session once that reached the same version (ABA): the reset undone, the new session's step lost.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -18,11 +24,18 @@ _CAS = """
 local cur = redis.call('HGET', KEYS[1], 'v')
 if not cur then cur = '0' end
 if cur ~= ARGV[1] then return -1 end
-local nv = tonumber(cur) + 1
+local nv
+if cur == '0' then nv = tonumber(ARGV[4]) else nv = tonumber(cur) + 1 end
 redis.call('HSET', KEYS[1], 'v', nv, 'b', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return nv
 """
+
+
+def _first_version() -> int:
+    """A new session's version: random, so that no stale write's expected version matches it (kept
+    below 2^40, where Lua's number-to-string conversion (%.14g) and JSON clients stay exact)."""
+    return 1 + secrets.randbelow(2**40)
 
 
 class RedisSessionStore:
@@ -61,7 +74,9 @@ class RedisSessionStore:
         if len(blob) > self.max_bytes:
             raise SessionTooLargeError(f"session state of {len(blob)} bytes > cap {self.max_bytes}")
         try:
-            result = await self._cas(keys=[self._key(session_id)], args=[expected_version, blob, self.ttl_ms])
+            result = await self._cas(
+                keys=[self._key(session_id)], args=[expected_version, blob, self.ttl_ms, _first_version()]
+            )
         except (RedisError, OSError) as exc:
             raise StoreUnavailableError(f"redis compare-and-set failed: {exc}") from exc
         new_version = int(result)

@@ -36,7 +36,7 @@ def test_two_replicas_share_a_session(api: ApiFactory, shared_redis: tuple[str, 
             assert (first.headers["X-Session-Step"], second.headers["X-Session-Step"]) == ("1", "2")
             assert second.headers["X-TTA-Outcome"] == "adapted"
             info = (await a.client.get("/sessions/replicated")).json()
-            assert (info["steps"], info["version"], info["source"]) == (2, 2, "store")
+            assert (info["steps"], info["source"]) == (2, "store")  # version: random first, +1 a write
             assert (await b.client.delete("/sessions/replicated")).json()["deleted"] is True
             assert (await a.client.get("/sessions/replicated")).status_code == 404
             text = (await a.client.get("/metrics")).text

@@ -36,12 +36,15 @@ def test_round_trip_and_compare_and_set(shared_redis: tuple[str, str]) -> None:
         try:
             assert await s.get("a") is None
             blob = bytes(range(256)) * 4  # binary-safe
-            assert await s.compare_and_set("a", 0, blob) == 1
+            first = await s.compare_and_set("a", 0, blob)
+            assert first is not None and 1 <= first <= 2**40
             record = await s.get("a")
-            assert record is not None and (record.version, record.blob) == (1, blob)
+            assert record is not None and (record.version, record.blob) == (first, blob)
             assert await s.compare_and_set("a", 0, b"stale") is None
-            assert await s.compare_and_set("a", 2, b"future") is None
-            assert await s.compare_and_set("a", 1, b"next") == 2
+            assert await s.compare_and_set("a", first + 1, b"future") is None
+            assert await s.compare_and_set("a", first, b"next") == first + 1
+            record = await s.get("a")  # the version stored as written: an exact integer
+            assert record is not None and (record.version, record.blob) == (first + 1, b"next")
             assert await s.delete("a") and await s.get("a") is None
         finally:
             await s.close()
@@ -53,11 +56,11 @@ def test_ttl_is_set_refreshed_and_expires(shared_redis: tuple[str, str]) -> None
     async def scenario() -> None:
         s = store(shared_redis, ttl_s=2.0)  # seconds of slack for a loaded machine
         try:
-            await s.compare_and_set("t", 0, b"x")
+            first = await s.compare_and_set("t", 0, b"x")
             remaining = await s.ttl_s("t")
-            assert remaining is not None and 0 < remaining <= 2.0
+            assert first is not None and remaining is not None and 0 < remaining <= 2.0
             await asyncio.sleep(1.2)
-            assert await s.compare_and_set("t", 1, b"y") == 2  # a write refreshes the TTL
+            assert await s.compare_and_set("t", first, b"y") == first + 1  # a write refreshes the TTL
             await asyncio.sleep(1.2)  # 2.4 s after the first write: alive only through the refresh
             assert await s.get("t") is not None
             deadline = asyncio.get_running_loop().time() + 10
@@ -77,9 +80,33 @@ def test_size_cap_refuses_oversize_state(shared_redis: tuple[str, str]) -> None:
             with pytest.raises(SessionTooLargeError):
                 await s.compare_and_set("big", 0, b"x" * 1025)
             assert await s.get("big") is None
-            assert await s.compare_and_set("big", 0, b"x" * 1024) == 1
+            assert await s.compare_and_set("big", 0, b"x" * 1024) is not None
         finally:
             await s.close()
+
+    run(scenario)
+
+
+def test_a_write_prepared_before_a_reset_cannot_land_after_it(shared_redis: tuple[str, str]) -> None:
+    """Replica B read the session, then it was reset (DELETE) and started afresh elsewhere: B's write
+    must conflict, not undo the reset; versions restarting at 1 let it through (ABA)."""
+
+    async def scenario() -> None:
+        a, b, c = store(shared_redis), store(shared_redis), store(shared_redis)
+        try:
+            for _ in range(20):  # each round has a one-in-2^40 chance of a matching first version
+                first = await a.compare_and_set("aba", 0, b"old 1")
+                seen = await b.get("aba")
+                assert first is not None and seen is not None and seen.version == first
+                assert await a.delete("aba")
+                assert await c.compare_and_set("aba", 0, b"new 1") is not None
+                assert await b.compare_and_set("aba", seen.version, b"old 2") is None
+                now = await a.get("aba")
+                assert now is not None and now.blob == b"new 1"
+                assert await a.delete("aba")
+        finally:
+            for s in (a, b, c):
+                await s.close()
 
     run(scenario)
 
