@@ -30,6 +30,7 @@ from service.engine import Done, Engine, WorkItem, WorkOutput
 from service.errors import (
     DeadlineExceededError,
     InvalidInputError,
+    NotReadyError,
     PayloadTooLargeError,
     QueueFullError,
     RequestCancelledError,
@@ -64,6 +65,10 @@ class InferenceCore:
     ) -> None:
         self.settings, self.engine, self.sessions, self.metrics = settings, engine, sessions, metrics
         self._locks = KeyedLocks()
+        # Frames accepted and not yet answered (some wait on their session's lock, outside the
+        # engine's queue): `stop` lets them finish before it drains the engine.
+        self._active, self._idle, self._closing = 0, asyncio.Event(), False
+        self._idle.set()
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics | None = None) -> InferenceCore:
@@ -75,8 +80,17 @@ class InferenceCore:
         await self.engine.start()
 
     async def stop(self, drain_timeout_s: float = 5.0) -> None:
-        """Finish or answer queued work, write back sessions kept locally, close the store."""
-        await self.engine.stop(drain_timeout_s)
+        """Refuse new frames; finish accepted ones (within the drain time; a session's frames waiting
+        on its lock included), then stop the engine, write back sessions kept locally, close the store."""
+        self._closing = True
+        deadline = time.monotonic() + drain_timeout_s
+        try:
+            await asyncio.wait_for(self._idle.wait(), drain_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "%d accepted frames still running after the %.3g s drain", self._active, drain_timeout_s
+            )
+        await self.engine.stop(max(0.0, deadline - time.monotonic()))
         await self.sessions.flush()
         await self.sessions.close()
 
@@ -110,7 +124,11 @@ class InferenceCore:
     # ---- frames ----------------------------------------------------------------------------
     async def reconstruct(self, request: ReconstructRequest) -> ReconstructResult:
         start = time.monotonic()
+        self._active += 1
+        self._idle.clear()
         try:
+            if self._closing:
+                raise NotReadyError("the server is shutting down")
             result = await self._reconstruct(request, start)
         except ServiceError as exc:
             self.metrics.requests.labels(exc.code).inc()
@@ -118,6 +136,10 @@ class InferenceCore:
         except asyncio.CancelledError:
             self.metrics.requests.labels(RequestCancelledError.code).inc()
             raise
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
         self.metrics.requests.labels("ok").inc()
         self.metrics.request_seconds.observe(result.timings.total_s)
         return result

@@ -19,6 +19,7 @@ from service.errors import (
     DeadlineExceededError,
     InvalidInputError,
     ModelLoadError,
+    NotReadyError,
     PayloadTooLargeError,
     QueueFullError,
     SessionNotFoundError,
@@ -213,5 +214,34 @@ def test_one_session_cannot_pile_up_frames(make_settings: SettingsFactory, frame
             answered = [r for r in results if not isinstance(r, BaseException)]
             assert [type(r) for r in results[3:]] == [QueueFullError] * 5
             assert [r.session_step for r in answered] == [1, 2, 3]
+
+    run(scenario)
+
+
+def test_stop_finishes_accepted_frames_including_those_waiting_on_their_session(
+    make_settings: SettingsFactory, frames: Frames
+) -> None:
+    """Frames of one session wait on its lock, outside the engine's queue: a drain must still answer
+    them (and store their steps), and only frames arriving after the stop began are refused."""
+
+    async def scenario() -> None:
+        core = InferenceCore.build(make_settings())
+        await core.start()
+        rgbs = frames(4, 32, 32, seed=6)
+        accepted = [
+            asyncio.create_task(core.reconstruct(ReconstructRequest(x, session_id="draining")))
+            for x in rgbs[:3]
+        ]
+        accepted.append(asyncio.create_task(core.reconstruct(ReconstructRequest(rgbs[3]))))
+        await asyncio.sleep(0)  # every call has started: one session frame queued, two on the lock
+        stopping = asyncio.create_task(core.stop(drain_timeout_s=60.0))
+        await asyncio.sleep(0)
+        with pytest.raises(NotReadyError):
+            await core.reconstruct(ReconstructRequest(rgbs[0], session_id="late"))
+        results = await asyncio.gather(*accepted)
+        await stopping
+        assert [r.session_step for r in results[:3]] == [1, 2, 3]
+        assert all(r.tta is TTAOutcome.ADAPTED for r in results[:3]) and results[3].tta is TTAOutcome.NONE
+        assert sample(core, "mcga_requests_total", outcome="not_ready") == 1
 
     run(scenario)
