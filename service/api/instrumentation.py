@@ -9,8 +9,20 @@ from weakref import WeakKeyDictionary
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+from service.metrics import LATENCY_BUCKETS
+
 UNMATCHED = "unmatched"  # the route label of requests no route matched (bounded cardinality)
+# Methods as labels: the standard ones, every other token a client sends as "other" (bounded).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def method_label(method: str) -> str:
+    return method if method in _METHODS else "other"
+
+
+def status_class(status: int) -> str:
+    """ "2xx" ... "5xx": fast refusals (a 429 in milliseconds) kept apart from served frames."""
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
 
 
 class HttpMetrics:
@@ -36,9 +48,9 @@ class HttpMetrics:
         )
         self.seconds = Histogram(
             "mcga_http_request_duration_seconds",
-            "HTTP request time until the last body byte is sent",
-            ["route"],
-            buckets=_LATENCY,
+            "HTTP request time until the last body byte is sent, by route template and status class",
+            ["route", "status_class"],
+            buckets=LATENCY_BUCKETS,
             registry=registry,
         )
 
@@ -66,5 +78,5 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.seconds.labels(route).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(route, method_label(scope["method"]), str(status)).inc()
+            self.metrics.seconds.labels(route, status_class(status)).observe(time.perf_counter() - start)

@@ -158,6 +158,7 @@ class SessionGateway:
         """Reset a session everywhere this replica can reach (raises when the store is unreachable)."""
         local = self._local.pop(session_id) if self._local is not None else None
         removed = await self._call("delete", lambda: self.store.delete(session_id))
+        self._metrics.session_ops.labels("delete", "deleted" if removed else "absent").inc()
         return removed or local is not None
 
     async def healthy(self) -> bool:
@@ -165,6 +166,7 @@ class SessionGateway:
             await self._call("ping", self.store.ping)
         except StoreUnavailableError:
             return False
+        self._metrics.session_ops.labels("ping", "ok").inc()
         return True
 
     async def flush(self) -> int:

@@ -87,7 +87,9 @@ def test_health_model_metrics_and_reload(api: ApiFactory, encode: Encode, other_
             assert model["bands"] == len(model["wavelengths_nm"]) == 31 and model["name"] == "mcga"
             await c.post("/reconstruct", content=frame(encode), headers={"X-Session-ID": "m"})
             await c.get("/sessions/nobody")
+            assert (await c.request("BREW", "/reconstruct")).status_code == 405  # any token is a method
             text = (await c.get("/metrics")).text
+            assert "BREW" not in text  # clients cannot mint label values
             for name in (
                 "mcga_queue_depth",
                 "mcga_batch_size_bucket",
@@ -97,7 +99,9 @@ def test_health_model_metrics_and_reload(api: ApiFactory, encode: Encode, other_
                 "mcga_model_info{",
                 'mcga_http_requests_total{method="POST",route="/reconstruct",status="200"} 1.0',
                 'mcga_http_requests_total{method="GET",route="/sessions/{session_id}",status="404"} 1.0',
-                'mcga_http_request_duration_seconds_count{route="/readyz"} 1.0',
+                'mcga_http_request_duration_seconds_count{route="/readyz",status_class="2xx"} 1.0',
+                'mcga_http_requests_total{method="other",route="/reconstruct",status="405"} 1.0',
+                'mcga_http_request_duration_seconds_count{route="/reconstruct",status_class="4xx"} 1.0',
             ):
                 assert name in text, name
             reloaded = await c.post("/admin/reload", json={"weights": str(other_weights)})
