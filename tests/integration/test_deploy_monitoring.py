@@ -5,6 +5,7 @@ the service's own registry. test_deploy_stack.py runs every query against a real
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,9 @@ def test_dashboard_queries_name_only_metrics_the_service_exposes(dashboard: dict
         assert names or 'up{job="mcga"' in target["expr"], f"{panel['title']}: {target['expr']}"
         assert names <= exposed, f"{panel['title']}: {sorted(names - exposed)}"
         assert 'instance=~"$instance"' in target["expr"], f"{panel['title']} follows the Replica variable"
+        # Only the mcga job: a generic job scraping the pods' annotations would count everything twice.
+        selectors = re.findall(r"\b(?:mcga_\w+|up)\{([^}]*)\}", target["expr"])
+        assert selectors and all('job="mcga"' in sel for sel in selectors), target["expr"]
         used |= names
     # What the issue asks the dashboard to show.
     wanted = {
@@ -156,4 +160,4 @@ def test_dashboard_queries_name_only_metrics_the_service_exposes(dashboard: dict
     }
     assert sorted(wanted - used) == []
     variable = next(v for v in dashboard["templating"]["list"] if v["name"] == "instance")
-    assert metrics_in(variable["definition"]) <= exposed
+    assert metrics_in(variable["definition"]) <= exposed and 'job="mcga"' in variable["definition"]
