@@ -33,7 +33,8 @@ from model.padding import pad_to_multiple
 class GANetOutput:
     hsi: Tensor
     entropy: Tensor | None  # (B,) mean codebook-query entropy over every search, when asked for
-    # (B,) mean squared input-vs-rendered difference the camera projection corrected (eval mode)
+    # (B, H, W) squared input-vs-rendered difference (channel mean) the camera projection corrected
+    # (eval mode)
     input_residual: Tensor | None = None
 
 

@@ -72,7 +72,7 @@ class TTAResult:
     entropy: Tensor | None  # (B,) query entropy, when any sample adapted
     states: list[GAState | None]
     outcomes: list[Outcome]
-    input_residual: Tensor | None = None  # (B,) see GANetOutput
+    input_residual: Tensor | None = None  # (B, H, W), see GANetOutput
 
 
 class TTAAdapter:

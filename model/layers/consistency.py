@@ -49,12 +49,13 @@ class CameraConsistency(nn.Module):
         self.lift_w.copy_(lift[:, :, None, None].to(self.lift_w.dtype))
 
     def correct(self, hsi: Tensor, rgb: Tensor, darken: bool = True) -> tuple[Tensor, Tensor]:
-        """The projection with the stored camera (after the darkening gain, see the module), and the
-        (B,) mean squared difference between the input and `hsi` rendered through that camera: the
-        drift signal of an input that no longer matches the camera (the projected cube always
-        matches, up to clamping)."""
+        """The projection with the stored camera (after the darkening gain, see the module), and per
+        pixel (B, H, W) the squared difference between the input and `hsi` rendered through that
+        camera, averaged over channels: the drift signal of an input that no longer matches the
+        camera (the projected cube always matches, up to clamping). Per pixel, so that a caller that
+        padded its frames averages over each frame's own pixels."""
         rendered = F.conv2d(hsi, self.render_w.to(hsi.dtype))
-        drift = (rgb - rendered).detach().square().mean(dim=(1, 2, 3))
+        drift = (rgb - rendered).detach().square().mean(dim=1)
         if darken:
             gain = darkening_gain(rendered, rgb)
             hsi, rendered = hsi * gain, rendered * gain  # rendering is linear

@@ -29,12 +29,8 @@ class PassResult:
     outcomes: list[Outcome]
     entropy: list[float | None]  # entropy of each frame before its first step
     tta_s: float  # time of the passes that adapted (forward and backward)
-    # per frame, the mean squared input residual the camera projection corrected (None without one)
-    input_residual: list[float] | None = None
-
-
-def _floats(t: Tensor | None) -> list[float] | None:
-    return None if t is None else [float(v) for v in t.float().cpu()]
+    # (B, H, W) the squared input residual the camera projection corrected (None without one)
+    input_residual: Tensor | None = None
 
 
 def _merge(a: Outcome, b: Outcome) -> Outcome:
@@ -55,9 +51,7 @@ def run_group(
     if all(s is None for s in states):
         with torch.inference_mode():
             out = adapter.model(x_bchw)
-        return PassResult(
-            out.hsi, [None] * n, [Outcome.NONE] * n, [None] * n, 0.0, _floats(out.input_residual)
-        )
+        return PassResult(out.hsi, [None] * n, [Outcome.NONE] * n, [None] * n, 0.0, out.input_residual)
 
     tta_s = 0.0
     t0 = time.perf_counter()
@@ -65,7 +59,7 @@ def run_group(
     if any(s >= 1 for s in steps):
         tta_s += time.perf_counter() - t0
     hsi = first.hsi
-    residual = _floats(first.input_residual)
+    residual = first.input_residual
     current, outcomes = list(first.states), list(first.outcomes)
     entropy: list[float | None] = [
         float(first.entropy[i]) if first.entropy is not None and steps[i] >= 1 else None for i in range(n)
@@ -82,8 +76,7 @@ def run_group(
         final = adapter.run(x_bchw[final_idx], [current[i] for i in final_idx], [False] * len(final_idx))
         hsi = hsi.clone()
         hsi[final_idx] = final.hsi
-        final_residual = _floats(final.input_residual)
-        if residual is not None and final_residual is not None:
-            for j, i in enumerate(final_idx):
-                residual[i] = final_residual[j]
+        if residual is not None and final.input_residual is not None:
+            residual = residual.clone()
+            residual[final_idx] = final.input_residual
     return PassResult(hsi, current, outcomes, entropy, tta_s, residual)

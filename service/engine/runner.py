@@ -242,7 +242,9 @@ class Runner:
         for b, (item, prep) in enumerate(zip(items, prepared, strict=True)):
             H, W, _ = item.rgb_hwc.shape
             cube = np.ascontiguousarray(cubes[b, :H, :W])
-            outputs.append(self._output(item, prep, res, b, cube, elapsed, tiled=False))
+            # The residual over the frame's pixels, not the padding the group added around it.
+            r = None if res.input_residual is None else float(res.input_residual[b, :H, :W].float().mean())
+            outputs.append(self._output(item, prep, res, b, cube, elapsed, tiled=False, residual=r))
         return outputs
 
     def _run_tiled(self, item: WorkItem) -> WorkOutput:
@@ -262,7 +264,8 @@ class Runner:
         def tiles_fn(rgb_nhwc: np.ndarray) -> np.ndarray:
             n = rgb_nhwc.shape[0]
             out = self._pass(self._tensor(rgb_nhwc), [forward_state] * n, [0] * n, [False] * n)
-            tile_residuals.extend(out.input_residual or [])
+            if out.input_residual is not None:  # tiles are never padded here: all their pixels count
+                tile_residuals.extend(float(r) for r in out.input_residual.float().mean(dim=(1, 2)))
             return out.hsi_bchw.float().permute(0, 2, 3, 1).cpu().numpy()
 
         s = self.settings
@@ -274,17 +277,19 @@ class Runner:
             overlap=s.tile_overlap,
             tile_batch=self.tile_batch,
         )
-        if tile_residuals:  # the mean over tiles (overlaps counted twice)
-            res.input_residual = [sum(tile_residuals) / len(tile_residuals)]
-        return self._output(item, prepared, res, 0, cube, time.perf_counter() - t0, tiled=True)
+        frame_residual = sum(tile_residuals) / len(tile_residuals) if tile_residuals else None
+        return self._output(
+            item, prepared, res, 0, cube, time.perf_counter() - t0, tiled=True, residual=frame_residual
+        )
 
     def _reprojection_error(
-        self, res: PassResult, b: int, cube_hwc: np.ndarray, rgb_hwc: np.ndarray
+        self, residual: float | None, cube_hwc: np.ndarray, rgb_hwc: np.ndarray
     ) -> float | None:
-        """Input-contract drift: what a camera-consistent model's projection had to correct, else the
-        RMSE between the input and the output rendered through the checkpoint's camera."""
-        if res.input_residual is not None and b < len(res.input_residual):
-            return math.sqrt(max(0.0, res.input_residual[b]))
+        """Input-contract drift: what a camera-consistent model's projection had to correct (the mean
+        squared `residual` over the frame's own pixels), else the RMSE between the input and the
+        output rendered through the checkpoint's camera."""
+        if residual is not None:
+            return math.sqrt(max(0.0, residual))
         return self.camera.reprojection_error(cube_hwc, rgb_hwc) if self.camera else None
 
     def _output(
@@ -297,12 +302,13 @@ class Runner:
         elapsed: float,
         *,
         tiled: bool,
+        residual: float | None,
     ) -> WorkOutput:
         state = res.states[b]
         outcome = Outcome.RESET if prepared.reset else res.outcomes[b]
         # Write back what changed: an adapted or reset session (a dropped step changed nothing).
         write = item.session and outcome in (Outcome.ADAPTED, Outcome.RESET)
-        error = self._reprojection_error(res, b, cube_hwc, item.rgb_hwc)
+        error = self._reprojection_error(residual, cube_hwc, item.rgb_hwc)
         return WorkOutput(
             cube_hwc=cube_hwc,
             model_version=self.version,

@@ -213,6 +213,15 @@ def test_a_consistent_model_reports_what_its_projection_corrected(
     (big,) = frames(1, 150, 97, seed=4)
     tiled = one(consistent, WorkItem(big))
     assert tiled.tiled and tiled.reprojection_error is not None and tiled.reprojection_error > 0
+    # A frame the runner pads to the model's multiple (and batches with a larger one): the figure
+    # covers its own pixels, as the model run on the frame alone reports them, not the padding.
+    odd, other = frames(1, 33, 21, seed=5)[0], frames(1, 36, 24, seed=6)[0]
+    assert consistent.padded_shape(33, 21) == consistent.padded_shape(36, 24) != (33, 21)
+    padded_out = ok(consistent.run([WorkItem(odd), WorkItem(other)])[0])
+    with torch.inference_mode():
+        alone = consistent.model(torch.from_numpy(odd).permute(2, 0, 1)[None]).input_residual
+    assert alone is not None and alone.shape == (1, 33, 21)
+    assert padded_out.reprojection_error == pytest.approx(float(alone.mean()) ** 0.5, rel=1e-4)
 
 
 def test_a_group_over_the_pixel_budget_runs_in_several_passes(
