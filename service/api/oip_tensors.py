@@ -52,7 +52,13 @@ def _param(params: Parameters | None, key: str, kind: type | tuple[type, ...]) -
 
 def _tensor_array(data: list[Any] | None, binary: bytes | None, datatype: str, count: int) -> np.ndarray:
     if binary is not None:
-        values = np.frombuffer(binary, dtype=DATATYPES[datatype])
+        dtype = np.dtype(DATATYPES[datatype])
+        if len(binary) != count * dtype.itemsize:
+            raise InvalidInputError(
+                f"the binary tensor holds {len(binary)} bytes; {count} {datatype} values take "
+                f"{count * dtype.itemsize}"
+            )
+        values = np.frombuffer(binary, dtype=dtype)
     else:
         try:
             values = np.asarray(data)

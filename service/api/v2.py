@@ -165,7 +165,7 @@ async def infer(
 ) -> Response:
     info = _model(core, model_name, model_version)
     header = request.headers.get(BINARY_HEADER)
-    if header is not None and not header.isdigit():
+    if header is not None and not (header.isascii() and header.isdigit()):  # "²".isdigit() is True
         raise InvalidInputError(f"{BINARY_HEADER} must be a byte count, got {header!r}")
     body = await request.body()
     start = time.perf_counter()

@@ -164,3 +164,36 @@ def test_errors_are_oip_shaped(api: ApiFactory) -> None:
                 assert r.json()["request_id"] == r.headers["X-Request-ID"]
 
     run(scenario)
+
+
+def test_malformed_binary_tensors_get_422(api: ApiFactory) -> None:
+    """A byte count that no whole number of values fills, and a header length that only looks like
+    digits (`"²".isdigit()` is True), are the client's errors, not the server's."""
+
+    def request(datatype: str, sent: int) -> tuple[bytes, int]:
+        inputs = [
+            {
+                "name": "rgb",
+                "shape": [2, 2, 3],
+                "datatype": datatype,
+                "parameters": {"binary_data_size": sent},
+            }
+        ]
+        head = json.dumps({"inputs": inputs}).encode()
+        return head + bytes(sent), len(head)
+
+    async def scenario() -> None:
+        async with api() as a:
+            for datatype, sent, word in (("FP32", 13, "holds 13 bytes"), ("UINT16", 23, "take 24")):
+                body, n = request(datatype, sent)
+                r = await a.client.post(
+                    "/v2/models/mcga/infer", content=body, headers={"Inference-Header-Content-Length": str(n)}
+                )
+                assert r.status_code == 422 and word in r.json()["error"], r.text
+            body, _ = request("FP32", 48)
+            r = await a.client.post(
+                "/v2/models/mcga/infer", content=body, headers={"Inference-Header-Content-Length": b"\xb2"}
+            )
+            assert r.status_code == 422 and "byte count" in r.json()["error"], r.text
+
+    run(scenario)
