@@ -37,6 +37,15 @@ REALTIME_WINDOW = 2  # real-time streams keep latency low: one frame running, on
 T = TypeVar("T")
 
 
+
+def _remaining(context: grpc.aio.ServicerContext, when: str) -> float | None:
+    """Seconds left of the call's deadline (None without one); DEADLINE_EXCEEDED once none are left,
+    never a timeout of 0 for the core to refuse as invalid input."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        raise DeadlineExceededError(f"the call's deadline passed {when}")
+    return remaining
+
 class ReconstructionService(pb_grpc.ReconstructionServicer):
     def __init__(self, core: InferenceCore, settings: Settings, metrics: GrpcMetrics) -> None:
         self._core, self._settings, self._metrics = core, settings, metrics
@@ -71,16 +80,14 @@ class ReconstructionService(pb_grpc.ReconstructionServicer):
         self, request: pb.ReconstructRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReconstructResponse:
         spec = convert.output_spec(request.output, self._core.model_info.wavelengths_nm)
-        remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
-            raise DeadlineExceededError("the call's deadline passed before the frame was decoded")
+        _remaining(context, "before the frame was decoded")
         rgb = await asyncio.to_thread(convert.decode_frame, request.image, self._limits)
         result = await self._core.reconstruct(
             ReconstructRequest(
                 rgb,
                 session_id=request.session_id or None,
                 tta_steps=request.tta_steps or None,  # proto3: 0 is "unset", i.e. the default
-                timeout_s=context.time_remaining(),
+                timeout_s=_remaining(context, "while the frame was decoded"),
             )
         )
         max_bytes = self._settings.grpc_max_message_bytes

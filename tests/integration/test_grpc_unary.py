@@ -290,3 +290,29 @@ def test_health_follows_readiness_and_reflection_lists_services(make_settings: S
             } <= names
 
     run(scenario)
+
+
+def test_a_deadline_that_runs_out_is_deadline_exceeded_never_invalid_argument(
+    make_settings: SettingsFactory,
+) -> None:
+    """Deadlines of 1-10 ms run out at every point of a call; when the server sees none left after
+    decoding, that is DEADLINE_EXCEEDED (it was INVALID_ARGUMENT 'timeout_s must be positive')."""
+    rgb = np.random.default_rng(0).random((128, 128, 3), dtype=np.float32)
+    request = pb.ReconstructRequest(image=raw_image(rgb))
+
+    async def scenario() -> set[grpc.StatusCode]:
+        codes: set[grpc.StatusCode] = set()
+        async with grpc_serving(make_settings()) as s:
+            for i in range(40):
+                try:
+                    await s.stub.Reconstruct(request, timeout=0.001 * (1 + i % 10))
+                    codes.add(grpc.StatusCode.OK)
+                except grpc.aio.AioRpcError as err:
+                    codes.add(err.code())
+            assert (
+                s.core.metrics.registry.get_sample_value("mcga_requests_total", {"outcome": "invalid_input"})
+                == 0
+            )
+        return codes
+
+    assert run(scenario) <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}
