@@ -132,8 +132,8 @@ class Batcher(Generic[P, R]):
     def _purge(self, now: float) -> None:
         kept: list[_Pending[P, R]] = []
         for item in self._queue:
-            if item.future.done():  # the client went away
-                self._metrics.dropped.labels("cancelled").inc()
+            if item.future.done():  # the caller went away: gave up, or its own deadline timer fired
+                self._metrics.dropped.labels("deadline" if now >= item.deadline else "cancelled").inc()
             elif now >= item.deadline:
                 self._metrics.dropped.labels("deadline").inc()
                 item.future.set_exception(DeadlineExceededError("deadline passed while queued"))

@@ -160,6 +160,28 @@ def test_expired_request_never_reaches_the_device() -> None:
     assert run(scenario).batches == [["busy"]]
 
 
+def test_request_its_caller_timed_out_at_the_deadline_counts_as_a_deadline_drop() -> None:
+    """The core wraps submit in asyncio.timeout(deadline): its timer cancels the future before the
+    batcher's own check, so the drop must be told apart from a client that went away by the time."""
+
+    async def scenario() -> None:
+        device = Device(hold=True)
+        batcher, metrics = make(device, max_batch=1, max_wait_s=0.0)
+        running = asyncio.create_task(batcher.submit("busy", group="g", deadline=far()))
+        await device.started.wait()
+        deadline = time.monotonic() + 0.05
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(deadline - time.monotonic()):
+                await batcher.submit("late", group="g", deadline=deadline)
+        device.gate.set()
+        await running
+        assert counter(metrics, "mcga_queue_dropped_total", reason="deadline") == 1
+        assert counter(metrics, "mcga_queue_dropped_total", reason="cancelled") == 0
+        await batcher.stop()
+
+    run(scenario)
+
+
 def test_cancelled_request_is_dropped() -> None:
     async def scenario() -> Device:
         device = Device(hold=True)
