@@ -57,8 +57,8 @@ def negotiate_output_format(
 ) -> OutputFormat:
     """Pick the output format: an explicit `format=` wins, then the Accept header (by q-value).
 
-    A missing or empty Accept, `*/*` and `image/*` give `default` (or TIFF for `image/*`); an Accept
-    naming only other types is a 406.
+    A missing or empty Accept and `*/*` give `default`, `image/*` TIFF and `application/*` NPY; an
+    Accept naming only other types is a 406.
     """
     if requested:
         return parse_output_format(requested)
@@ -82,6 +82,8 @@ def negotiate_output_format(
             return _ACCEPT_TYPES[kind]
         if kind == "image/*":
             return "tiff"
+        if kind == "application/*":
+            return "npy"
         if kind == "*/*":
             return default
     raise NotAcceptableError(

@@ -25,6 +25,7 @@ def test_media_types_and_extensions() -> None:
         (None, "image/tiff;q=0.5, application/x-npy", "npy"),
         (None, "application/x-npy;q=0, image/tiff", "tiff"),
         (None, "text/html, image/*;q=0.8", "tiff"),
+        (None, "text/html, application/*", "npy"),
         (None, "*/*", "tiff"),
         (None, "application/x-npy;q=bogus, */*;q=0.1", "tiff"),
     ],
