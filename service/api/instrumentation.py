@@ -55,6 +55,20 @@ class HttpMetrics:
         )
 
 
+def route_template(scope: Scope) -> str:
+    """The path template of the route that served the request: FastAPI's routes name themselves in
+    the scope; plain Starlette routes (/docs, /openapi.json) only leave their endpoint there."""
+    route = scope.get("route")
+    if route is not None and getattr(route, "path", None):
+        return str(route.path)
+    endpoint, app = scope.get("endpoint"), scope.get("app")
+    if endpoint is not None and app is not None:
+        for candidate in getattr(app, "routes", ()):
+            if getattr(candidate, "endpoint", None) is endpoint and getattr(candidate, "path", None):
+                return str(candidate.path)
+    return UNMATCHED
+
+
 class MetricsMiddleware:
     """Counts and times every HTTP request by the template of the route that served it."""
 
@@ -77,6 +91,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            route = route_template(scope)
             self.metrics.requests.labels(route, method_label(scope["method"]), str(status)).inc()
             self.metrics.seconds.labels(route, status_class(status)).observe(time.perf_counter() - start)

@@ -88,6 +88,7 @@ def test_health_model_metrics_and_reload(api: ApiFactory, encode: Encode, other_
             await c.post("/reconstruct", content=frame(encode), headers={"X-Session-ID": "m"})
             await c.get("/sessions/nobody")
             assert (await c.request("BREW", "/reconstruct")).status_code == 405  # any token is a method
+            assert (await c.get("/openapi.json")).status_code == 200
             text = (await c.get("/metrics")).text
             assert "BREW" not in text  # clients cannot mint label values
             for name in (
@@ -101,6 +102,7 @@ def test_health_model_metrics_and_reload(api: ApiFactory, encode: Encode, other_
                 'mcga_http_requests_total{method="GET",route="/sessions/{session_id}",status="404"} 1.0',
                 'mcga_http_request_duration_seconds_count{route="/readyz",status_class="2xx"} 1.0',
                 'mcga_http_requests_total{method="other",route="/reconstruct",status="405"} 1.0',
+                'mcga_http_requests_total{method="GET",route="/openapi.json",status="200"} 1.0',
                 'mcga_http_request_duration_seconds_count{route="/reconstruct",status_class="4xx"} 1.0',
             ):
                 assert name in text, name
