@@ -12,13 +12,17 @@ from service.api.schemas import Live, Ready
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: the process answers", response_model=Live)
+# GET and HEAD: some load balancers probe with HEAD (Starlette answers it without a body).
+@router.api_route(
+    "/healthz", methods=["GET", "HEAD"], summary="Liveness: the process answers", response_model=Live
+)
 async def healthz() -> Live:
     return Live(status="ok")
 
 
-@router.get(
+@router.api_route(
     "/readyz",
+    methods=["GET", "HEAD"],
     summary="Readiness: weights loaded, warm-up done, Redis reachable when configured",
     response_model=Ready,
     responses={

@@ -126,12 +126,20 @@ async def model_metadata(core: CoreDep, model_name: str, model_version: str | No
     )
 
 
-@router.get(MODEL + "/ready", summary="Model ready", response_model=ModelReady, responses=errors(404))
+_NOT_READY: dict[int | str, dict[str, Any]] = {503: {"model": ModelReady, "description": "Not ready"}}
+
+
+@router.get(
+    MODEL + "/ready",
+    summary="Model ready",
+    response_model=ModelReady,
+    responses={**errors(404), **_NOT_READY},
+)
 @router.get(
     VERSIONED + "/ready",
     summary="Model ready (one version)",
     response_model=ModelReady,
-    responses=errors(404),
+    responses={**errors(404), **_NOT_READY},
 )
 async def model_ready(ctx: ContextDep, model_name: str, model_version: str | None = None) -> JSONResponse:
     ready = ctx.core is not None and (await ctx.core.readiness()).model

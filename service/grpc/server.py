@@ -37,7 +37,6 @@ REALTIME_WINDOW = 2  # real-time streams keep latency low: one frame running, on
 T = TypeVar("T")
 
 
-
 def _remaining(context: grpc.aio.ServicerContext, when: str) -> float | None:
     """Seconds left of the call's deadline (None without one); DEADLINE_EXCEEDED once none are left,
     never a timeout of 0 for the core to refuse as invalid input."""
@@ -45,6 +44,7 @@ def _remaining(context: grpc.aio.ServicerContext, when: str) -> float | None:
     if remaining is not None and remaining <= 0:
         raise DeadlineExceededError(f"the call's deadline passed {when}")
     return remaining
+
 
 class ReconstructionService(pb_grpc.ReconstructionServicer):
     def __init__(self, core: InferenceCore, settings: Settings, metrics: GrpcMetrics) -> None:

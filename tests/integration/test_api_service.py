@@ -81,6 +81,9 @@ def test_health_model_metrics_and_reload(api: ApiFactory, encode: Encode, other_
         async with api() as a:
             c = a.client
             assert (await c.get("/healthz")).json() == {"status": "ok"}
+            head = await c.head("/healthz")
+            assert head.status_code == 200 and head.content == b""  # load balancers that probe with HEAD
+            assert (await c.head("/readyz")).status_code == 200
             ready = await c.get("/readyz")
             assert ready.status_code == 200 and ready.json() == {"ready": True, "model": True, "store": None}
             model = (await c.get("/v1/model")).json()
@@ -100,7 +103,8 @@ def test_health_model_metrics_and_reload(api: ApiFactory, encode: Encode, other_
                 "mcga_model_info{",
                 'mcga_http_requests_total{method="POST",route="/reconstruct",status="200"} 1.0',
                 'mcga_http_requests_total{method="GET",route="/sessions/{session_id}",status="404"} 1.0',
-                'mcga_http_request_duration_seconds_count{route="/readyz",status_class="2xx"} 1.0',
+                # GET and HEAD
+                'mcga_http_request_duration_seconds_count{route="/readyz",status_class="2xx"} 2.0',
                 'mcga_http_requests_total{method="other",route="/reconstruct",status="405"} 1.0',
                 'mcga_http_requests_total{method="GET",route="/openapi.json",status="200"} 1.0',
                 'mcga_http_request_duration_seconds_count{route="/reconstruct",status_class="4xx"} 1.0',
@@ -151,3 +155,7 @@ def test_openapi_documents_bodies_headers_and_statuses(api: ApiFactory) -> None:
     assert "example" in infer["requestBody"]["content"]["application/json"]["schema"]
     for path in ("/healthz", "/readyz", "/v1/model", "/metrics", "/sessions/{session_id}", "/admin/reload"):
         assert path in spec["paths"], path
+    assert "503" in spec["paths"]["/v2/models/{model_name}/ready"]["get"]["responses"]
+    assert {"get", "head"} <= set(spec["paths"]["/healthz"]) and {"get", "head"} <= set(
+        spec["paths"]["/readyz"]
+    )
