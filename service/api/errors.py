@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from service.errors import (
+    DeadlineExceededError,
     InternalError,
     InvalidInputError,
     RetryLaterError,
@@ -91,14 +92,18 @@ def internal_error_response(path: str, request_id: str | None) -> JSONResponse:
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     if exc.http_status >= 500:
-        log.warning(
+        # A deadline the client chose ran out: one line at INFO, no traceback (a client could
+        # otherwise flood the log with ~40 lines a request); other 5xx at WARNING, with the cause.
+        deadline = isinstance(exc, DeadlineExceededError)
+        log.log(
+            logging.INFO if deadline else logging.WARNING,
             "%s %s -> %d %s (request %s)",
             request.method,
             request.url.path,
             exc.http_status,
             exc.code,
             request_id_of(request),
-            exc_info=exc.__cause__ is not None,
+            exc_info=exc.__cause__ is not None and not deadline,
         )
     return error_response(exc, request.url.path, request_id_of(request))
 

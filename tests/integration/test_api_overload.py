@@ -63,13 +63,17 @@ def test_full_queue_is_429_with_retry_after(api: ApiFactory, encode: Encode) -> 
     run(scenario)
 
 
-def test_deadline_is_504(api: ApiFactory, encode: Encode) -> None:
+def test_deadline_is_504(api: ApiFactory, encode: Encode, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
         async with api(request_timeout_s=0.001, max_wait_ms=20) as a:
             r = await a.client.post("/reconstruct", content=encode("png", rgb8()))
             assert_error(r, 504, "deadline_exceeded")
 
-    run(scenario)
+    with caplog.at_level(logging.INFO, logger="service.api.errors"):
+        run(scenario)
+    # One line at INFO, no traceback: a client choosing short deadlines cannot flood the log.
+    (record,) = [r for r in caplog.records if r.name == "service.api.errors"]
+    assert record.levelno == logging.INFO and not record.exc_info and "504" in record.getMessage()
 
 
 def test_internal_error_is_a_500_that_leaks_nothing(
