@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 
+from service.codecs.errors import UnsupportedMediaTypeError
 from service.errors import InvalidInputError, RequestCancelledError
 
 T = TypeVar("T")
@@ -31,8 +32,22 @@ def is_multipart(content_type: str | None) -> bool:
     return content_type is not None and content_type.split(";")[0].strip().lower() == "multipart/form-data"
 
 
+def check_content_encoding(request: Request) -> None:
+    """Bodies are read as sent: a compressed one (Content-Encoding other than identity) is refused
+    with 415 rather than decoded as if it were the image, or served when the header was wrong."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {encoding!r} is not accepted; send the body uncompressed "
+            "(PNG, JPEG and compressed TIFF are compressed already)",
+            received=encoding,
+            accepted=["identity"],
+        )
+
+
 async def read_image_body(request: Request) -> Upload:
     """The image bytes of a raw body, or of the one file part of a multipart/form-data body."""
+    check_content_encoding(request)
     content_type = request.headers.get("content-type")
     try:
         if not is_multipart(content_type):

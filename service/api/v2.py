@@ -14,7 +14,7 @@ from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from service.api.body import unless_disconnected
+from service.api.body import check_content_encoding, unless_disconnected
 from service.api.cube_response import cube_headers
 from service.api.deps import ContextDep, CoreDep, InferenceDep
 from service.api.errors import ModelNotFoundError
@@ -153,7 +153,7 @@ _INFER_DOCS: dict[str, Any] = {
     "response_class": Response,
     "responses": {
         200: {"model": InferenceResponse, "description": "JSON, or JSON + binary tensors (binary extension)"},
-        **errors(404, 413, 422, 429, 500, 503, 504),
+        **errors(404, 413, 415, 422, 429, 500, 503, 504),
         **guarded(),
     },
     **_GUARD,
@@ -175,6 +175,7 @@ async def infer(
     header = request.headers.get(BINARY_HEADER)
     if header is not None and not (header.isascii() and header.isdigit()):  # "²".isdigit() is True
         raise InvalidInputError(f"{BINARY_HEADER} must be a byte count, got {header!r}")
+    check_content_encoding(request)
     body = await request.body()
     start = time.perf_counter()
     parsed = await to_thread.run_sync(parse_infer, body, int(header) if header else None, ctx.limits)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import struct
 import zlib
@@ -93,6 +94,25 @@ def test_bad_inputs_get_4xx_json(api: ApiFactory, encode: Encode) -> None:
                 assert_error(r, status, code, word), name
             ok = await a.client.post("/reconstruct", content=encode("png", rgb8()))
             assert ok.status_code == 200
+
+    run(scenario)
+
+
+def test_compressed_bodies_are_refused_not_guessed(api: ApiFactory, encode: Encode) -> None:
+    """Content-Encoding other than identity is a 415 on both routes, whether or not the body really
+    is compressed (an uncompressed body labelled gzip was served, a gzip one refused as 'gzip data')."""
+    png = encode("png", rgb8())
+
+    async def scenario() -> None:
+        async with api() as a:
+            gz = {"Content-Encoding": "gzip"}
+            for body in (gzip.compress(png), png):
+                r = await a.client.post("/reconstruct", content=body, headers=gz)
+                assert_error(r, 415, "unsupported_media_type", "Content-Encoding")
+                r = await a.client.post("/v2/models/mcga/infer", content=body, headers=gz)
+                assert r.status_code == 415 and "Content-Encoding" in r.json()["error"]  # OIP-shaped
+            r = await a.client.post("/reconstruct", content=png, headers={"Content-Encoding": "identity"})
+            assert r.status_code == 200
 
     run(scenario)
 
