@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 from collections.abc import Callable, Iterator
@@ -28,7 +29,7 @@ from service.core import InferenceCore
 from service.engine import keep_freed_memory
 from service.errors import ServiceError
 from service.grpc.server import GrpcEdge, build_grpc_edge
-from service.settings import Settings
+from service.settings import Settings, unknown_variables
 
 log = logging.getLogger("mcga.serve")
 
@@ -207,6 +208,8 @@ def serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         log.error("invalid settings:\n%s", exc)
         return 2
+    for name in unknown_variables(os.environ):
+        log.warning("environment variable %s is not a setting: ignored", name)
     try:
         from service.api import create_app  # the REST edge, imported here so the gRPC side stands alone
     except ImportError:

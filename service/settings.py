@@ -5,6 +5,8 @@ Built once in the app factory and passed down; nothing reads the environment at 
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -161,3 +163,14 @@ class Settings(BaseSettings):
     @property
     def max_wait_s(self) -> float:
         return self.max_wait_ms / 1000.0
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`MCGA_*` variables no setting reads (pydantic-settings ignores them silently), each with the
+    closest setting's variable when one is near: a misspelled knob should not go unnoticed."""
+    known = {f"MCGA_{name.upper()}" for name in Settings.model_fields}
+    found = []
+    for name in sorted(n for n in environ if n.upper().startswith("MCGA_") and n.upper() not in known):
+        near = difflib.get_close_matches(name.upper(), known, n=1)
+        found.append(f"{name} (did you mean {near[0]}?)" if near else name)
+    return found

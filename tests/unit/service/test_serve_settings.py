@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from service.main import build_settings, drain_timeout_s
+from service.settings import unknown_variables
 
 
 def test_cli_overrides_env_and_none_keeps_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,3 +17,14 @@ def test_cli_overrides_env_and_none_keeps_env(monkeypatch: pytest.MonkeyPatch) -
     s = build_settings(argparse.Namespace(host=None, http_port=8123, grpc_port=None))
     assert (s.host, s.http_port, s.grpc_port) == ("0.0.0.0", 8123, 9001)
     assert drain_timeout_s(s) <= s.request_timeout_s
+
+
+def test_misspelled_variables_are_named_with_the_setting_meant() -> None:
+    environ = {
+        "MCGA_MAX_BACH": "4",
+        "MCGA_HTTP_PORT": "1",
+        "mcga_max_batch": "3",
+        "MCGA_ZZZ": "1",
+        "PATH": "/",
+    }
+    assert unknown_variables(environ) == ["MCGA_MAX_BACH (did you mean MCGA_MAX_BATCH?)", "MCGA_ZZZ"]
