@@ -60,7 +60,11 @@ CUBE_HEADERS: dict[str, Any] = {
     "X-Wavelengths-Nm": _header("band centres of the returned bands, nm", "400,410,420"),
     "X-Model-Version": _header("checkpoint version that produced the cube", "3f2a9c1d"),
     "X-TTA-Outcome": _header(
-        "none | adapted | dropped | reset | skipped_store_unavailable | kept_local | skipped_conflict",
+        "none | adapted | dropped | reset | skipped_store_unavailable | kept_local | skipped_conflict. "
+        "In a session, what this frame's adaptation step did: the cube itself was computed with the "
+        "parameters the session had before that step (as a stream calibrates), so the first frame "
+        "of a session returns the trained model's cube; without a session, tta_steps > 0 adapts "
+        "first and returns the adapted cube",
         "adapted",
     ),
     "X-TTA-Entropy": _header("codebook-query entropy of this frame (when it adapted)", "3.21"),
