@@ -50,9 +50,10 @@ def decode_raw(
     dims = [int(d) for d in shape]
     if len(dims) != 3:
         raise InvalidInputError(f"{LABEL} has shape {tuple(dims)}; accepted: (H, W, 3)", received_shape=dims)
-    check_body_size(len(data), limits)
     height, width, channels = dims
-    check_dimensions(height, width, limits, LABEL)
+    check_dimensions(height, width, limits, LABEL)  # before the bytes: the shape says what was meant
+    if data:  # no data is reported against the shape below, not as an empty upload
+        check_body_size(len(data), limits)
     if channels != 3:
         if height == 3 and channels > 3:
             raise InvalidInputError(

@@ -42,7 +42,7 @@ def test_floats_pass_and_srgb_is_undone() -> None:
         ([3, 8, 8], "uint8", bytes(192), "channels first"),
         ([2, 2, 3], "uint8", bytes(11), "needs 12 bytes"),
         ([0, 2, 3], "uint8", bytes(1), "at least 1"),
-        ([2, 2, 3], "uint8", b"", "empty body"),
+        ([2, 2, 3], "uint8", b"", "needs 12 bytes, got 0"),  # said against the shape
     ],
 )
 def test_malformed_tensors_are_refused(shape: list[int], dtype: str, data: bytes, match: str) -> None:
@@ -69,3 +69,5 @@ def test_limits_apply_before_the_bytes_are_read() -> None:
         decode_raw([1, 17, 3], "uint8", bytes(51), limits=limits)  # a side of 17
     with pytest.raises(PayloadTooLargeError):
         decode_raw([2, 2, 3], "uint8", bytes(2 << 20), limits=limits)  # the body
+    with pytest.raises(PayloadTooLargeError):
+        decode_raw([2**40, 2**40, 3], "uint8", b"", limits=limits)  # a huge shape, no data yet
