@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -175,11 +176,14 @@ async def _shutdown(
         http.should_exit = True
 
     async def drain() -> None:
+        # One budget for both phases: what the edges used is gone for the core (two full budgets
+        # back to back outlasted the 30-40 s a container gets between SIGTERM and SIGKILL).
+        deadline = time.monotonic() + drain_s
         edges: list[Any] = [edge.stop(drain_s)] if edge is not None else []
         if http_task is not None:
             edges.append(http_task)
         await asyncio.gather(*edges, return_exceptions=True)
-        await core.stop(drain_s)
+        await core.stop(max(0.0, deadline - time.monotonic()))
 
     draining = asyncio.ensure_future(drain())
     force = asyncio.ensure_future(signals.force.wait())
