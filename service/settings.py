@@ -82,7 +82,10 @@ class Settings(BaseSettings):
     max_tta_steps: int = Field(default=8, ge=0, description="cap on the steps one request may ask for")
 
     # Sessions
-    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
+    # REDIS_URL as most tools name it; MCGA_REDIS_URL too, as every other setting is spelled.
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "MCGA_REDIS_URL", "redis_url")
+    )
     redis_key_prefix: str = "mcga:session:"
     redis_op_timeout_s: float = Field(
         default=0.25, gt=0, description="per-operation budget before Redis counts as down"
@@ -168,7 +171,7 @@ class Settings(BaseSettings):
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """`MCGA_*` variables no setting reads (pydantic-settings ignores them silently), each with the
     closest setting's variable when one is near: a misspelled knob should not go unnoticed."""
-    known = {f"MCGA_{name.upper()}" for name in Settings.model_fields}
+    known = {f"MCGA_{name.upper()}" for name in Settings.model_fields}  # aliases: REDIS_URL (not MCGA_)
     found = []
     for name in sorted(n for n in environ if n.upper().startswith("MCGA_") and n.upper() not in known):
         near = difflib.get_close_matches(name.upper(), known, n=1)

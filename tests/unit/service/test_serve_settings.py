@@ -28,3 +28,13 @@ def test_misspelled_variables_are_named_with_the_setting_meant() -> None:
         "PATH": "/",
     }
     assert unknown_variables(environ) == ["MCGA_MAX_BACH (did you mean MCGA_MAX_BATCH?)", "MCGA_ZZZ"]
+
+
+def test_redis_url_is_read_with_or_without_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MCGA_REDIS_URL was silently ignored (only REDIS_URL was read): replicas ran on in-memory stores."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("MCGA_REDIS_URL", "redis://prefixed:6379/0")
+    assert build_settings(argparse.Namespace()).redis_url == "redis://prefixed:6379/0"
+    monkeypatch.setenv("REDIS_URL", "redis://plain:6379/0")
+    assert build_settings(argparse.Namespace()).redis_url == "redis://plain:6379/0"  # the usual name wins
+    assert unknown_variables({"MCGA_REDIS_URL": "x", "REDIS_URL": "y"}) == []
