@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -12,24 +14,32 @@ from service.api.schemas import Live, Ready
 router = APIRouter(tags=["health"])
 
 
-# GET and HEAD: some load balancers probe with HEAD (Starlette answers it without a body).
-@router.api_route(
-    "/healthz", methods=["GET", "HEAD"], summary="Liveness: the process answers", response_model=Live
-)
+# GET and HEAD: some load balancers probe with HEAD (answered without a body). One route a method,
+# so that each has its own OpenAPI operation id.
+@router.get("/healthz", summary="Liveness: the process answers", response_model=Live)
+@router.head("/healthz", summary="Liveness (HEAD)", response_model=Live)
 async def healthz() -> Live:
     return Live(status="ok")
 
 
-@router.api_route(
+_READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Ready to serve"},
+    503: {"model": Ready, "description": "Not ready; the body says which part is missing"},
+    **errors(500),
+}
+
+
+@router.get(
     "/readyz",
-    methods=["GET", "HEAD"],
     summary="Readiness: weights loaded, warm-up done, Redis reachable when configured",
     response_model=Ready,
-    responses={
-        200: {"description": "Ready to serve"},
-        503: {"model": Ready, "description": "Not ready; the body says which part is missing"},
-        **errors(500),
-    },
+    responses=_READY_RESPONSES,
+)
+@router.head(
+    "/readyz",
+    summary="Readiness (HEAD)",
+    response_model=Ready,
+    responses=_READY_RESPONSES,
 )
 async def readyz(ctx: ContextDep) -> JSONResponse:
     if ctx.core is None:
