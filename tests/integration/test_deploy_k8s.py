@@ -43,6 +43,13 @@ def k8s() -> dict[tuple[str, str], dict[str, Any]]:
     return resources()
 
 
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes quantity in binary units ("4Gi", "512Mi") as bytes."""
+    units = {"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40}
+    unit = quantity[-2:]
+    return int(quantity[:-2]) * units[unit] if unit in units else int(quantity)
+
+
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.name)
 def test_manifest_is_valid_kubernetes(path: Path, version: str) -> None:
@@ -107,6 +114,11 @@ def test_deployment_probes_ports_and_settings_match_the_service(k8s: dict[tuple[
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    # Multipart uploads spool to /tmp: several bodies at the size limit fit before eviction.
+    (tmp,) = [v for v in pod["volumes"] if v["name"] == "tmp"]
+    assert quantity_bytes(tmp["emptyDir"]["sizeLimit"]) >= 8 * settings.max_body_bytes
+    # Service links would put MCGA_PORT, MCGA_REDIS_PORT, ... beside the settings (warned as unknown).
+    assert pod["enableServiceLinks"] is False
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(settings.http_port)
     assert annotations["prometheus.io/path"] in routes
@@ -147,6 +159,11 @@ def test_hpa_metric_is_served_by_the_adapter_from_a_real_metric(k8s: dict[tuple[
     scrape = yaml.safe_load((K8S / "monitoring" / "prometheus-scrape.yml").read_text())
     labels = {r.get("target_label") for r in scrape["scrape_configs"][0]["relabel_configs"]}
     assert {"namespace", "pod"} <= labels
+    # The adapter reads the mcga job only (a generic job scraping the pods' annotations sees the
+    # same gauge), one series a pod.
+    assert 'job="mcga"' in rule["seriesQuery"] and 'job="mcga"' in rule["metricsQuery"]
+    assert rule["metricsQuery"].startswith("sum by (<<.GroupBy>>)")
+    assert scrape["scrape_configs"][0]["job_name"] == "mcga"
 
 
 def test_redis_persists_sessions(k8s: dict[tuple[str, str], Any]) -> None:
@@ -154,7 +171,12 @@ def test_redis_persists_sessions(k8s: dict[tuple[str, str], Any]) -> None:
     (container,) = redis["template"]["spec"]["containers"]
     args = container["args"]
     assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--save") + 1] == "", "AOF only: one fork-and-rewrite at a time"
+    # The rewrite's copy-on-write pages fit under the limit; the volume holds base, increments, rewrite.
+    maxmemory = quantity_bytes(args[args.index("--maxmemory") + 1].removesuffix("b").upper() + "i")
+    assert 2 * maxmemory <= quantity_bytes(container["resources"]["limits"]["memory"])
     (claim,) = redis["volumeClaimTemplates"]
+    assert quantity_bytes(claim["spec"]["resources"]["requests"]["storage"]) >= 4 * maxmemory
     assert {m["name"]: m["mountPath"] for m in container["volumeMounts"]} == {
         claim["metadata"]["name"]: "/data"
     }
