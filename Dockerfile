@@ -32,12 +32,17 @@ RUN pip install --no-cache-dir "torch==${TORCH_VERSION}"
 FROM torch-${VARIANT} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+# The dependencies in a layer of their own, so that a change to the sources does not reinstall them.
+RUN python -c "import subprocess, sys, tomllib; \
+deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--no-cache-dir', *deps])"
 COPY model ./model
 COPY service ./service
 # A regular (non-editable) install: the weights travel as package data into site-packages, where
-# Settings.weights points by default. Fail here, not at start-up, when they are missing.
-RUN pip install --no-cache-dir . \
-    && python -c "from service.settings import BUNDLED_WEIGHTS as w; assert w.is_file(), f'no weights at {w}'"
+# Settings.weights points by default. Fail here, not at start-up, when they are missing; `-P` keeps
+# /src off sys.path, so the check reads the installed package, not the sources beside it.
+RUN pip install --no-cache-dir --no-deps . \
+    && python -P -c "from service.settings import BUNDLED_WEIGHTS as w; assert w.is_file(), f'no weights at {w}'"
 
 # ---- runtime: the virtual environment on a slim Python, as an unprivileged user --------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
