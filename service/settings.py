@@ -96,7 +96,9 @@ class Settings(BaseSettings):
     store_fallback: Literal["local", "skip"] = Field(
         default="local", description="Redis down: adapt on a local copy, or serve unadapted ('skip')"
     )
-    session_ttl_s: float = Field(default=3600.0, gt=0)
+    session_ttl_s: float = Field(
+        default=3600.0, gt=0, description="a session is forgotten after this long without a frame"
+    )
     session_max_bytes: int = Field(default=1 << 20, ge=1024, description="size cap of one serialised session")
     session_cas_retries: int = Field(default=4, ge=0, description="re-runs of a frame that lost a CAS race")
     memory_store_max_bytes: int = Field(

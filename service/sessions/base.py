@@ -18,7 +18,9 @@ class SessionRecord:
 
 
 class SessionStore(Protocol):
-    async def get(self, session_id: str) -> SessionRecord | None: ...
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """The session, or None; renews its TTL (a session expires after `ttl` without use)."""
+        ...
 
     async def compare_and_set(self, session_id: str, expected_version: int, blob: bytes) -> int | None:
         """Store `blob` if the stored version is `expected_version` (0: no record) and refresh the TTL.

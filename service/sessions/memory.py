@@ -36,7 +36,8 @@ class LruTtlCache(Generic[V]):
     def bytes(self) -> int:
         return self._bytes
 
-    def get(self, key: str) -> V | None:
+    def get(self, key: str, *, renew: bool = False) -> V | None:
+        """The live value (most recently used now); `renew` restarts its TTL."""
         entry = self._items.get(key)
         if entry is None:
             return None
@@ -44,6 +45,8 @@ class LruTtlCache(Generic[V]):
             self.pop(key)
             return None
         self._items.move_to_end(key)
+        if renew:
+            self._items[key] = (self._clock() + self.ttl_s, entry[1])
         return entry[1]
 
     def put(self, key: str, value: V) -> None:
@@ -83,7 +86,7 @@ class MemorySessionStore:
         )
 
     async def get(self, session_id: str) -> SessionRecord | None:
-        return self._cache.get(session_id)
+        return self._cache.get(session_id, renew=True)  # in use (read-only frames too): not expiring
 
     async def compare_and_set(self, session_id: str, expected_version: int, blob: bytes) -> int | None:
         if len(blob) > self.max_bytes:

@@ -62,8 +62,13 @@ class RedisSessionStore:
         return self.prefix + session_id
 
     async def get(self, session_id: str) -> SessionRecord | None:
+        """The session, its lifetime renewed: a session in use (read-only frames too) does not expire."""
+        key = self._key(session_id)
         try:
-            version, blob = await self._redis.hmget(self._key(session_id), ["v", "b"])
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(key, ["v", "b"])
+                pipe.pexpire(key, self.ttl_ms)
+                (version, blob), _ = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise StoreUnavailableError(f"redis get failed: {exc}") from exc
         if version is None or blob is None:

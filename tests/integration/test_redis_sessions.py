@@ -62,9 +62,11 @@ def test_ttl_is_set_refreshed_and_expires(shared_redis: tuple[str, str]) -> None
             await asyncio.sleep(1.2)
             assert await s.compare_and_set("t", first, b"y") == first + 1  # a write refreshes the TTL
             await asyncio.sleep(1.2)  # 2.4 s after the first write: alive only through the refresh
+            assert await s.get("t") is not None  # ... and a read renews it (read-only frames)
+            await asyncio.sleep(1.2)  # 2.4 s after the last write: alive only through the read
             assert await s.get("t") is not None
             deadline = asyncio.get_running_loop().time() + 10
-            while await s.get("t") is not None:  # and it does expire
+            while await s.ttl_s("t") is not None:  # and, unused, it does expire (a get would renew it)
                 assert asyncio.get_running_loop().time() < deadline
                 await asyncio.sleep(0.1)
         finally:

@@ -36,16 +36,18 @@ def test_compare_and_set_versions() -> None:
     asyncio.run(scenario())
 
 
-def test_ttl_expires_and_writes_refresh_it() -> None:
+def test_ttl_expires_and_use_renews_it() -> None:
     async def scenario() -> None:
         clock = Clock()
         s = store(clock)
         await s.compare_and_set("a", 0, b"x")
         clock.now = 9.0
-        assert await s.compare_and_set("a", 1, b"y") == 2  # refreshes the TTL
+        assert await s.compare_and_set("a", 1, b"y") == 2  # a write renews the TTL
         clock.now = 18.0
+        assert await s.get("a") is not None  # so does a read (read-only frames use the session)
+        clock.now = 27.5
         assert await s.get("a") is not None
-        clock.now = 19.5
+        clock.now = 38.0  # 10.5 s without use
         assert await s.get("a") is None
 
     asyncio.run(scenario())
