@@ -63,6 +63,40 @@ def _config(session_id: str | None, adapt: bool, max_lag_frames: int, **output: 
     )
 
 
+class _CallerFrames:
+    """The caller's frames. An exception they raise ends the request stream as its end would (a
+    half-close), so the frames sent before it are still answered; the stream then raises it to the
+    caller, after those answers. (Left to grpcio it became UNKNOWN "Exception iterating requests!"
+    on the blocking client and a bare CancelledError on the asyncio one, the answers lost.)"""
+
+    def __init__(self, frames: Iterable[Image] | AsyncIterable[Image]) -> None:
+        self.frames = frames
+        self.error: Exception | None = None
+
+    def __iter__(self) -> Iterator[Image]:
+        if isinstance(self.frames, AsyncIterable):
+            raise TypeError("the blocking client takes an iterable of frames; use AsyncGrpcClient")
+        try:
+            yield from self.frames
+        except Exception as exc:
+            self.error = exc
+
+    async def __aiter__(self) -> AsyncIterator[Image]:
+        try:
+            if isinstance(self.frames, AsyncIterable):
+                async for image in self.frames:
+                    yield image
+            else:
+                for image in self.frames:
+                    yield image
+        except Exception as exc:
+            self.error = exc
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 class GrpcClient:
     def __init__(
         self,
@@ -129,7 +163,8 @@ class GrpcClient:
         """One stream (one session): an outcome per frame, in frame order; `output` as in reconstruct,
         plus chunk_bytes. Frames are sent as the server asks for them (flow control)."""
         config = _config(session_id, adapt, max_lag_frames, **output)
-        call = self._stub.StreamReconstruct(stream_requests(frames, config, color), metadata=self._metadata)
+        source = _CallerFrames(frames)
+        call = self._stub.StreamReconstruct(stream_requests(source, config, color), metadata=self._metadata)
         assembler = Reassembler()
         try:
             for message in call:
@@ -137,9 +172,11 @@ class GrpcClient:
                 if outcome is not None:
                     yield outcome
         except grpc.RpcError as exc:
+            source.raise_error()  # the caller's own failure, when it ended the stream
             raise client_error(exc) from None
         finally:
             call.cancel()  # no-op when the stream ended; stops it when the caller stopped early
+        source.raise_error()
 
 
 class AsyncGrpcClient:
@@ -215,20 +252,17 @@ class AsyncGrpcClient:
         reported as the server's INVALID_ARGUMENT. A refused API key can still race with the config
         write itself; `GrpcClient` always reports the server's status."""
         config = _config(session_id, adapt, max_lag_frames, **output)
+        source = _CallerFrames(frames)
 
         async def requests() -> AsyncIterator[pb.StreamRequest]:
             yield pb.StreamRequest(config=config)
             await call.initial_metadata()  # returns at once, empty, when the server ended the stream
             if call.done():
                 return
-            if isinstance(frames, AsyncIterable):
-                index = 0
-                async for image in frames:
-                    yield frame_request(index, image, color)
-                    index += 1
-            else:
-                for index, image in enumerate(frames):
-                    yield frame_request(index, image, color)
+            index = 0
+            async for image in source:
+                yield frame_request(index, image, color)
+                index += 1
 
         call = self._stub.StreamReconstruct(requests(), metadata=self._metadata)
         assembler = Reassembler()
@@ -238,9 +272,11 @@ class AsyncGrpcClient:
                 if outcome is not None:
                     yield outcome
         except grpc.RpcError as exc:
+            source.raise_error()
             raise client_error(exc) from None
         finally:
             call.cancel()
+        source.raise_error()
 
 
 def stream_frames(
@@ -249,10 +285,17 @@ def stream_frames(
     session_id: str | None = None,
     adapt: bool = True,
     max_lag_frames: int = 0,
+    *,
+    api_key: str | None = None,
+    tls: bool = False,
+    root_certificates: bytes | None = None,
     **options: Any,
 ) -> Iterator[FrameOutcome]:
-    """Open a channel, stream `frames` as one session, yield an outcome per frame, close."""
-    with GrpcClient(target, timeout=None) as client:
+    """Open a channel (`api_key`, `tls`, `root_certificates` as in `GrpcClient`), stream `frames` as one
+    session, yield an outcome per frame, close; `options` as in `GrpcClient.stream`."""
+    with GrpcClient(
+        target, timeout=None, api_key=api_key, tls=tls, root_certificates=root_certificates
+    ) as client:
         yield from client.stream(
             frames, session_id=session_id, adapt=adapt, max_lag_frames=max_lag_frames, **options
         )
@@ -264,10 +307,16 @@ async def astream_frames(
     session_id: str | None = None,
     adapt: bool = True,
     max_lag_frames: int = 0,
+    *,
+    api_key: str | None = None,
+    tls: bool = False,
+    root_certificates: bytes | None = None,
     **options: Any,
 ) -> AsyncIterator[FrameOutcome]:
     """`stream_frames` for asyncio."""
-    async with AsyncGrpcClient(target, timeout=None) as client:
+    async with AsyncGrpcClient(
+        target, timeout=None, api_key=api_key, tls=tls, root_certificates=root_certificates
+    ) as client:
         async for outcome in client.stream(
             frames, session_id=session_id, adapt=adapt, max_lag_frames=max_lag_frames, **options
         ):

@@ -14,7 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.api import create_app
-from service.client import Client, ClientError, GrpcClient
+from service.client import Client, ClientError, GrpcClient, stream_frames
 from service.grpc.gen.mcga.v1 import reconstruction_pb2 as pb
 from service.main import run as serve_run
 from service.settings import Settings
@@ -114,6 +114,8 @@ def test_api_keys_on_rest_and_grpc(make_settings: SettingsFactory) -> None:
                     assert err.value.status == 403
                 with GrpcClient(both.grpc_target, api_key=INFER) as g:
                     assert g.model()["bands"] == 31
+                (streamed,) = stream_frames(both.grpc_target, [BODY], api_key=INFER)  # a channel option
+                assert streamed.ok
                 with GrpcClient(both.grpc_target) as keyless, pytest.raises(ClientError) as err:
                     list(keyless.stream([BODY]))
                 assert err.value.status == "UNAUTHENTICATED"

@@ -8,10 +8,10 @@ import asyncio
 import io
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -20,7 +20,7 @@ import redis
 from PIL import Image
 
 from service.client.errors import ClientError
-from service.client.grpc_client import CHANNEL_OPTIONS, AsyncGrpcClient
+from service.client.grpc_client import CHANNEL_OPTIONS, AsyncGrpcClient, stream_frames
 from service.client.grpc_convert import FrameOutcome, Reassembler, array_to_tensor
 from service.contracts import ReconstructRequest, ReconstructResult
 from service.core import InferenceCore
@@ -317,5 +317,45 @@ def test_draining_answers_frames_read_then_ends_unavailable(make_settings: Setti
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE
             assert "shutting down" in (info.value.details() or "")
             assert (await s.core.session_info("drain-1")).step == 2
+
+    run(scenario)
+
+
+def test_frames_that_raise_end_the_stream_after_their_answers_with_the_callers_error(
+    make_settings: SettingsFactory, frames: Frames
+) -> None:
+    """A camera that fails mid-stream: the frames sent before are answered, then the caller gets its
+    own exception back (grpcio alone turned it into UNKNOWN, or into a bare CancelledError)."""
+    rgbs = frames(2, 8, 8, seed=11)
+
+    def failing() -> Iterator[np.ndarray]:
+        yield from rgbs
+        raise RuntimeError("camera unplugged")
+
+    async def failing_async() -> AsyncIterator[np.ndarray]:
+        for rgb in rgbs:
+            yield rgb
+        raise RuntimeError("camera unplugged")
+
+    async def scenario() -> None:
+        async with grpc_serving(make_settings()) as s, AsyncGrpcClient(s.target) as client:
+            for source in (failing_async(), failing()):
+                got: list[FrameOutcome] = []
+
+                async def collect(source: Any = source, got: list[FrameOutcome] = got) -> None:
+                    async for outcome in client.stream(source, session_id="unplugged"):
+                        got.append(outcome)
+
+                with pytest.raises(RuntimeError, match="camera unplugged"):
+                    await collect()
+                assert [o.index for o in got if o.ok] == [0, 1]
+
+            def blocking() -> list[FrameOutcome]:
+                got: list[FrameOutcome] = []
+                with pytest.raises(RuntimeError, match="camera unplugged"):
+                    got.extend(stream_frames(s.target, failing(), session_id="unplugged-2"))
+                return got
+
+            assert [o.index for o in await asyncio.to_thread(blocking) if o.ok] == [0, 1]
 
     run(scenario)
