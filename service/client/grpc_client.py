@@ -46,10 +46,12 @@ __all__ = [
 def _request(
     image: Image, session_id: str | None, tta_steps: int | None, color: str, **output: Any
 ) -> pb.ReconstructRequest:
+    if tta_steps is not None and tta_steps < 0:
+        raise ValueError(f"tta_steps must be 0 or more, got {tta_steps}")
     return pb.ReconstructRequest(
         image=image_message(image, color),
         session_id=session_id or "",
-        tta_steps=tta_steps or 0,
+        tta_steps=tta_steps,  # None leaves it unset: the server's default
         output=output_options(**output),
     )
 

@@ -86,7 +86,7 @@ class ReconstructionService(pb_grpc.ReconstructionServicer):
             ReconstructRequest(
                 rgb,
                 session_id=request.session_id or None,
-                tta_steps=request.tta_steps or None,  # proto3: 0 is "unset", i.e. the default
+                tta_steps=request.tta_steps if request.HasField("tta_steps") else None,
                 timeout_s=_remaining(context, "while the frame was decoded"),
             )
         )

@@ -123,6 +123,11 @@ def test_output_options_and_sessions(make_settings: SettingsFactory) -> None:
                 steps.append(r.session_step)
             assert steps == [1, 2]
             assert (await s.core.session_info("unary-1")).step == 2
+            # tta_steps=0 is "no step" (the session used as it stands), as over REST: `optional`.
+            still = await s.stub.Reconstruct(
+                pb.ReconstructRequest(image=raw_image(rgb), session_id="unary-1", tta_steps=0)
+            )
+            assert still.tta == pb.TTA_OUTCOME_NONE and (await s.core.session_info("unary-1")).step == 2
 
     run(scenario)
 

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmcga/v1/reconstruction.proto\x12\x07mcga.v1\"W\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12!\n\x03raw\x18\x02 \x01(\x0b\x32\x12.mcga.v1.RawTensorH\x00\x12\r\n\x05\x63olor\x18\x03 \x01(\tB\t\n\x07payload\"7\n\tRawTensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"=\n\x06Region\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\"~\n\rOutputOptions\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\x13\n\x0b\x62\x61nd_min_nm\x18\x02 \x01(\x02\x12\x13\n\x0b\x62\x61nd_max_nm\x18\x03 \x01(\x02\x12\x1f\n\x06region\x18\x04 \x01(\x0b\x32\x0f.mcga.v1.Region\x12\x13\n\x0b\x63hunk_bytes\x18\x05 \x01(\r\"\x82\x01\n\x12ReconstructRequest\x12\x1d\n\x05image\x18\x01 \x01(\x0b\x32\x0e.mcga.v1.Image\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\ttta_steps\x18\x03 \x01(\r\x12&\n\x06output\x18\x04 \x01(\x0b\x32\x16.mcga.v1.OutputOptions\"S\n\x07Timings\x12\x10\n\x08queue_ms\x18\x01 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x02 \x01(\x02\x12\x0e\n\x06tta_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\"B\n\x04\x43ube\x12\"\n\x06tensor\x18\x01 \x01(\x0b\x32\x12.mcga.v1.RawTensor\x12\x16\n\x0ewavelengths_nm\x18\x02 \x03(\x02\"\xe0\x01\n\x13ReconstructResponse\x12\x1b\n\x04\x63ube\x18\x01 \x01(\x0b\x32\r.mcga.v1.Cube\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12 \n\x03tta\x18\x03 \x01(\x0e\x32\x13.mcga.v1.TTAOutcome\x12\x14\n\x0csession_step\x18\x04 \x01(\x03\x12\x0f\n\x07\x65ntropy\x18\x05 \x01(\x02\x12\x1a\n\x12reprojection_error\x18\x06 \x01(\x02\x12\r\n\x05tiled\x18\x07 \x01(\x08\x12!\n\x07timings\x18\x08 \x01(\x0b\x32\x10.mcga.v1.Timings\"q\n\x0cStreamConfig\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x64\x61pt\x18\x02 \x01(\x08\x12&\n\x06output\x18\x03 \x01(\x0b\x32\x16.mcga.v1.OutputOptions\x12\x16\n\x0emax_lag_frames\x18\x04 \x01(\r\"5\n\x05\x46rame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x1d\n\x05image\x18\x02 \x01(\x0b\x32\x0e.mcga.v1.Image\"d\n\rStreamRequest\x12\'\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x15.mcga.v1.StreamConfigH\x00\x12\x1f\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x0e.mcga.v1.FrameH\x00\x42\t\n\x07message\">\n\tCubeChunk\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"f\n\x0b\x46rameResult\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12.\n\x08response\x18\x03 \x01(\x0b\x32\x1c.mcga.v1.ReconstructResponse\"3\n\x0c\x46rameSkipped\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\nFrameError\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xb8\x01\n\x0eStreamResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x14.mcga.v1.FrameResultH\x00\x12#\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x12.mcga.v1.CubeChunkH\x00\x12(\n\x07skipped\x18\x03 \x01(\x0b\x32\x15.mcga.v1.FrameSkippedH\x00\x12$\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x13.mcga.v1.FrameErrorH\x00\x42\t\n\x07message\"\x11\n\x0fGetModelRequest\"\xa4\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x62\x61nds\x18\x03 \x01(\r\x12\x16\n\x0ewavelengths_nm\x18\x04 \x03(\x02\x12\x0e\n\x06scales\x18\x05 \x01(\r\x12\x12\n\nparameters\x18\x06 \x01(\x04\x12\x0e\n\x06\x63\x61mera\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\r\n\x05\x64type\x18\t \x01(\t*\xf1\x01\n\nTTAOutcome\x12\x1b\n\x17TTA_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10TTA_OUTCOME_NONE\x10\x01\x12\x17\n\x13TTA_OUTCOME_ADAPTED\x10\x02\x12\x17\n\x13TTA_OUTCOME_DROPPED\x10\x03\x12\x15\n\x11TTA_OUTCOME_RESET\x10\x04\x12)\n%TTA_OUTCOME_SKIPPED_STORE_UNAVAILABLE\x10\x05\x12\x1a\n\x16TTA_OUTCOME_KEPT_LOCAL\x10\x06\x12 \n\x1cTTA_OUTCOME_SKIPPED_CONFLICT\x10\x07\x32\xde\x01\n\x0eReconstruction\x12H\n\x0bReconstruct\x12\x1b.mcga.v1.ReconstructRequest\x1a\x1c.mcga.v1.ReconstructResponse\x12H\n\x11StreamReconstruct\x12\x16.mcga.v1.StreamRequest\x1a\x17.mcga.v1.StreamResponse(\x01\x30\x01\x12\x38\n\x08GetModel\x12\x18.mcga.v1.GetModelRequest\x1a\x12.mcga.v1.ModelInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cmcga/v1/reconstruction.proto\x12\x07mcga.v1\"W\n\x05Image\x12\x11\n\x07\x65ncoded\x18\x01 \x01(\x0cH\x00\x12!\n\x03raw\x18\x02 \x01(\x0b\x32\x12.mcga.v1.RawTensorH\x00\x12\r\n\x05\x63olor\x18\x03 \x01(\tB\t\n\x07payload\"7\n\tRawTensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\r\n\x05\x64type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"=\n\x06Region\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\"~\n\rOutputOptions\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\x13\n\x0b\x62\x61nd_min_nm\x18\x02 \x01(\x02\x12\x13\n\x0b\x62\x61nd_max_nm\x18\x03 \x01(\x02\x12\x1f\n\x06region\x18\x04 \x01(\x0b\x32\x0f.mcga.v1.Region\x12\x13\n\x0b\x63hunk_bytes\x18\x05 \x01(\r\"\x95\x01\n\x12ReconstructRequest\x12\x1d\n\x05image\x18\x01 \x01(\x0b\x32\x0e.mcga.v1.Image\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x16\n\ttta_steps\x18\x03 \x01(\rH\x00\x88\x01\x01\x12&\n\x06output\x18\x04 \x01(\x0b\x32\x16.mcga.v1.OutputOptionsB\x0c\n\n_tta_steps\"S\n\x07Timings\x12\x10\n\x08queue_ms\x18\x01 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x02 \x01(\x02\x12\x0e\n\x06tta_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\"B\n\x04\x43ube\x12\"\n\x06tensor\x18\x01 \x01(\x0b\x32\x12.mcga.v1.RawTensor\x12\x16\n\x0ewavelengths_nm\x18\x02 \x03(\x02\"\xe0\x01\n\x13ReconstructResponse\x12\x1b\n\x04\x63ube\x18\x01 \x01(\x0b\x32\r.mcga.v1.Cube\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12 \n\x03tta\x18\x03 \x01(\x0e\x32\x13.mcga.v1.TTAOutcome\x12\x14\n\x0csession_step\x18\x04 \x01(\x03\x12\x0f\n\x07\x65ntropy\x18\x05 \x01(\x02\x12\x1a\n\x12reprojection_error\x18\x06 \x01(\x02\x12\r\n\x05tiled\x18\x07 \x01(\x08\x12!\n\x07timings\x18\x08 \x01(\x0b\x32\x10.mcga.v1.Timings\"q\n\x0cStreamConfig\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\r\n\x05\x61\x64\x61pt\x18\x02 \x01(\x08\x12&\n\x06output\x18\x03 \x01(\x0b\x32\x16.mcga.v1.OutputOptions\x12\x16\n\x0emax_lag_frames\x18\x04 \x01(\r\"5\n\x05\x46rame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x1d\n\x05image\x18\x02 \x01(\x0b\x32\x0e.mcga.v1.Image\"d\n\rStreamRequest\x12\'\n\x06\x63onfig\x18\x01 \x01(\x0b\x32\x15.mcga.v1.StreamConfigH\x00\x12\x1f\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x0e.mcga.v1.FrameH\x00\x42\t\n\x07message\">\n\tCubeChunk\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"f\n\x0b\x46rameResult\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12.\n\x08response\x18\x03 \x01(\x0b\x32\x1c.mcga.v1.ReconstructResponse\"3\n\x0c\x46rameSkipped\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"@\n\nFrameError\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xb8\x01\n\x0eStreamResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x14.mcga.v1.FrameResultH\x00\x12#\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x12.mcga.v1.CubeChunkH\x00\x12(\n\x07skipped\x18\x03 \x01(\x0b\x32\x15.mcga.v1.FrameSkippedH\x00\x12$\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x13.mcga.v1.FrameErrorH\x00\x42\t\n\x07message\"\x11\n\x0fGetModelRequest\"\xa4\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x62\x61nds\x18\x03 \x01(\r\x12\x16\n\x0ewavelengths_nm\x18\x04 \x03(\x02\x12\x0e\n\x06scales\x18\x05 \x01(\r\x12\x12\n\nparameters\x18\x06 \x01(\x04\x12\x0e\n\x06\x63\x61mera\x18\x07 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x08 \x01(\t\x12\r\n\x05\x64type\x18\t \x01(\t*\xf1\x01\n\nTTAOutcome\x12\x1b\n\x17TTA_OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10TTA_OUTCOME_NONE\x10\x01\x12\x17\n\x13TTA_OUTCOME_ADAPTED\x10\x02\x12\x17\n\x13TTA_OUTCOME_DROPPED\x10\x03\x12\x15\n\x11TTA_OUTCOME_RESET\x10\x04\x12)\n%TTA_OUTCOME_SKIPPED_STORE_UNAVAILABLE\x10\x05\x12\x1a\n\x16TTA_OUTCOME_KEPT_LOCAL\x10\x06\x12 \n\x1cTTA_OUTCOME_SKIPPED_CONFLICT\x10\x07\x32\xde\x01\n\x0eReconstruction\x12H\n\x0bReconstruct\x12\x1b.mcga.v1.ReconstructRequest\x1a\x1c.mcga.v1.ReconstructResponse\x12H\n\x11StreamReconstruct\x12\x16.mcga.v1.StreamRequest\x1a\x17.mcga.v1.StreamResponse(\x01\x30\x01\x12\x38\n\x08GetModel\x12\x18.mcga.v1.GetModelRequest\x1a\x12.mcga.v1.ModelInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mcga.v1.reconstruction_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TTAOUTCOME']._serialized_start=1824
-  _globals['_TTAOUTCOME']._serialized_end=2065
+  _globals['_TTAOUTCOME']._serialized_start=1843
+  _globals['_TTAOUTCOME']._serialized_end=2084
   _globals['_IMAGE']._serialized_start=41
   _globals['_IMAGE']._serialized_end=128
   _globals['_RAWTENSOR']._serialized_start=130
@@ -42,33 +42,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OUTPUTOPTIONS']._serialized_start=250
   _globals['_OUTPUTOPTIONS']._serialized_end=376
   _globals['_RECONSTRUCTREQUEST']._serialized_start=379
-  _globals['_RECONSTRUCTREQUEST']._serialized_end=509
-  _globals['_TIMINGS']._serialized_start=511
-  _globals['_TIMINGS']._serialized_end=594
-  _globals['_CUBE']._serialized_start=596
-  _globals['_CUBE']._serialized_end=662
-  _globals['_RECONSTRUCTRESPONSE']._serialized_start=665
-  _globals['_RECONSTRUCTRESPONSE']._serialized_end=889
-  _globals['_STREAMCONFIG']._serialized_start=891
-  _globals['_STREAMCONFIG']._serialized_end=1004
-  _globals['_FRAME']._serialized_start=1006
-  _globals['_FRAME']._serialized_end=1059
-  _globals['_STREAMREQUEST']._serialized_start=1061
-  _globals['_STREAMREQUEST']._serialized_end=1161
-  _globals['_CUBECHUNK']._serialized_start=1163
-  _globals['_CUBECHUNK']._serialized_end=1225
-  _globals['_FRAMERESULT']._serialized_start=1227
-  _globals['_FRAMERESULT']._serialized_end=1329
-  _globals['_FRAMESKIPPED']._serialized_start=1331
-  _globals['_FRAMESKIPPED']._serialized_end=1382
-  _globals['_FRAMEERROR']._serialized_start=1384
-  _globals['_FRAMEERROR']._serialized_end=1448
-  _globals['_STREAMRESPONSE']._serialized_start=1451
-  _globals['_STREAMRESPONSE']._serialized_end=1635
-  _globals['_GETMODELREQUEST']._serialized_start=1637
-  _globals['_GETMODELREQUEST']._serialized_end=1654
-  _globals['_MODELINFO']._serialized_start=1657
-  _globals['_MODELINFO']._serialized_end=1821
-  _globals['_RECONSTRUCTION']._serialized_start=2068
-  _globals['_RECONSTRUCTION']._serialized_end=2290
+  _globals['_RECONSTRUCTREQUEST']._serialized_end=528
+  _globals['_TIMINGS']._serialized_start=530
+  _globals['_TIMINGS']._serialized_end=613
+  _globals['_CUBE']._serialized_start=615
+  _globals['_CUBE']._serialized_end=681
+  _globals['_RECONSTRUCTRESPONSE']._serialized_start=684
+  _globals['_RECONSTRUCTRESPONSE']._serialized_end=908
+  _globals['_STREAMCONFIG']._serialized_start=910
+  _globals['_STREAMCONFIG']._serialized_end=1023
+  _globals['_FRAME']._serialized_start=1025
+  _globals['_FRAME']._serialized_end=1078
+  _globals['_STREAMREQUEST']._serialized_start=1080
+  _globals['_STREAMREQUEST']._serialized_end=1180
+  _globals['_CUBECHUNK']._serialized_start=1182
+  _globals['_CUBECHUNK']._serialized_end=1244
+  _globals['_FRAMERESULT']._serialized_start=1246
+  _globals['_FRAMERESULT']._serialized_end=1348
+  _globals['_FRAMESKIPPED']._serialized_start=1350
+  _globals['_FRAMESKIPPED']._serialized_end=1401
+  _globals['_FRAMEERROR']._serialized_start=1403
+  _globals['_FRAMEERROR']._serialized_end=1467
+  _globals['_STREAMRESPONSE']._serialized_start=1470
+  _globals['_STREAMRESPONSE']._serialized_end=1654
+  _globals['_GETMODELREQUEST']._serialized_start=1656
+  _globals['_GETMODELREQUEST']._serialized_end=1673
+  _globals['_MODELINFO']._serialized_start=1676
+  _globals['_MODELINFO']._serialized_end=1840
+  _globals['_RECONSTRUCTION']._serialized_start=2087
+  _globals['_RECONSTRUCTION']._serialized_end=2309
 # @@protoc_insertion_point(module_scope)
