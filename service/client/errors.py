@@ -9,8 +9,9 @@ from typing import Any
 class ClientError(Exception):
     """A call the server refused or failed.
 
-    `status` is the HTTP status (int) over REST, the gRPC status code name (e.g. "INVALID_ARGUMENT")
-    over gRPC; `code` is the service's stable error code (e.g. "invalid_input", "queue_full");
+    `status` is the HTTP status (int) over REST, 0 when no HTTP response arrived at all (refused,
+    reset, timed out, TLS failed: `code` "unavailable" or "timeout"), the gRPC status code name
+    (e.g. "INVALID_ARGUMENT") over gRPC; `code` is the service's stable error code (e.g. "invalid_input", "queue_full");
     `retry_after_s` is set for overload (429 / RESOURCE_EXHAUSTED).
     """
 

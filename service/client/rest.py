@@ -11,8 +11,9 @@ with Client("http://127.0.0.1:8000") as c:
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -28,8 +29,10 @@ from service.client.convert import (
     reconstruct_params,
     result_from_response,
 )
+from service.client.errors import ClientError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+_H = TypeVar("_H", httpx.Client, httpx.AsyncClient)
 
 
 def _checked(response: httpx.Response) -> httpx.Response:
@@ -47,6 +50,26 @@ def _headers(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
+def _no_response(exc: httpx.TransportError) -> ClientError:
+    """No HTTP answer at all (refused, reset, timed out, TLS failed) as a ClientError with status 0."""
+    timeout = isinstance(exc, httpx.TimeoutException)
+    return ClientError(
+        f"no response: {type(exc).__name__}: {exc}", status=0, code="timeout" if timeout else "unavailable"
+    )
+
+
+def _own_http(
+    make: Callable[..., _H], http: _H | None, base_url: str, timeout: float, api_key: str | None, verify: Any
+) -> _H:
+    """The httpx client to use: ours, or the caller's with the API key added (TLS is then its own)."""
+    if http is None:
+        return make(base_url=base_url, timeout=timeout, headers=_headers(api_key), verify=verify)
+    if verify is not True:
+        raise ValueError("verify applies to the client's own httpx client; configure the one passed as http")
+    http.headers.update(_headers(api_key))
+    return http
+
+
 class Client:
     def __init__(
         self,
@@ -57,9 +80,13 @@ class Client:
         api_key: str | None = None,
         verify: ssl.SSLContext | bool = True,
     ):
-        self._http = http or httpx.Client(
-            base_url=base_url, timeout=timeout, headers=_headers(api_key), verify=verify
-        )
+        self._http = _own_http(httpx.Client, http, base_url, timeout, api_key, verify)
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise _no_response(exc) from exc
 
     def __enter__(self) -> Self:
         return self
@@ -93,28 +120,31 @@ class Client:
             region=region,
             color=color,
         )
-        response = self._http.post(
-            "/reconstruct", content=body, params=params, headers={"Content-Type": content_type(body)}
+        response = self._send(
+            "POST", "/reconstruct", content=body, params=params, headers={"Content-Type": content_type(body)}
         )
         return result_from_response(_checked(response).content, response.headers)
 
     def model(self) -> dict[str, Any]:
-        return _json(self._http.get("/v1/model"))
+        return _json(self._send("GET", "/v1/model"))
 
     def session(self, session_id: str) -> dict[str, Any]:
-        return _json(self._http.get(f"/sessions/{quote(session_id, safe='')}"))
+        return _json(self._send("GET", f"/sessions/{quote(session_id, safe='')}"))
 
     def delete_session(self, session_id: str) -> bool:
         """Reset a session; False when there was nothing to reset."""
-        return bool(_json(self._http.delete(f"/sessions/{quote(session_id, safe='')}")).get("deleted"))
+        return bool(_json(self._send("DELETE", f"/sessions/{quote(session_id, safe='')}")).get("deleted"))
 
     def health(self) -> bool:
-        """Liveness: the process answers."""
-        return self._http.get("/healthz").status_code == 200
+        """Liveness: the process answers (False when nothing answers)."""
+        try:
+            return self._send("GET", "/healthz").status_code == 200
+        except ClientError:
+            return False
 
     def ready(self) -> dict[str, Any]:
         """Readiness body ({"ready": bool, "model": bool, "store": bool | None}), 200 or 503 alike."""
-        response = self._http.get("/readyz")
+        response = self._send("GET", "/readyz")
         if response.status_code not in (200, 503):
             _checked(response)
         body = response.json()
@@ -131,9 +161,13 @@ class AsyncClient:
         api_key: str | None = None,
         verify: ssl.SSLContext | bool = True,
     ):
-        self._http = http or httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, headers=_headers(api_key), verify=verify
-        )
+        self._http = _own_http(httpx.AsyncClient, http, base_url, timeout, api_key, verify)
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            raise _no_response(exc) from exc
 
     async def __aenter__(self) -> Self:
         return self
@@ -166,25 +200,30 @@ class AsyncClient:
             region=region,
             color=color,
         )
-        response = await self._http.post(
-            "/reconstruct", content=body, params=params, headers={"Content-Type": content_type(body)}
+        response = await self._send(
+            "POST", "/reconstruct", content=body, params=params, headers={"Content-Type": content_type(body)}
         )
         return result_from_response(_checked(response).content, response.headers)
 
     async def model(self) -> dict[str, Any]:
-        return _json(await self._http.get("/v1/model"))
+        return _json(await self._send("GET", "/v1/model"))
 
     async def session(self, session_id: str) -> dict[str, Any]:
-        return _json(await self._http.get(f"/sessions/{quote(session_id, safe='')}"))
+        return _json(await self._send("GET", f"/sessions/{quote(session_id, safe='')}"))
 
     async def delete_session(self, session_id: str) -> bool:
-        return bool(_json(await self._http.delete(f"/sessions/{quote(session_id, safe='')}")).get("deleted"))
+        return bool(
+            _json(await self._send("DELETE", f"/sessions/{quote(session_id, safe='')}")).get("deleted")
+        )
 
     async def health(self) -> bool:
-        return (await self._http.get("/healthz")).status_code == 200
+        try:
+            return (await self._send("GET", "/healthz")).status_code == 200
+        except ClientError:
+            return False
 
     async def ready(self) -> dict[str, Any]:
-        response = await self._http.get("/readyz")
+        response = await self._send("GET", "/readyz")
         if response.status_code not in (200, 503):
             _checked(response)
         body = response.json()
