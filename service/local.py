@@ -43,7 +43,9 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str | None) -> list[Job]:
         chosen = SUFFIXES[output.suffix.lower()]
         if fmt is not None and fmt != chosen:
             raise ValueError(f"--format {fmt} contradicts the output suffix {output.suffix}")
-        return [Job(inputs[0], output, chosen)]
+        jobs = [Job(inputs[0], output, chosen)]
+        _refuse_overwriting_inputs(jobs)
+        return jobs
     if output.suffix.lower() in SUFFIXES:
         raise ValueError(f"{len(inputs)} inputs need an output directory, not the file {output}")
     if len(inputs) == 1 and output.suffix and not output.is_dir():
@@ -51,10 +53,29 @@ def plan_jobs(inputs: list[Path], output: Path, fmt: str | None) -> list[Job]:
             f"unknown output suffix {output.suffix!r}; accepted: .npy, .tif, .tiff, or a directory"
         )
     out_fmt: OutputFormat = "tiff" if fmt == "tiff" else "npy"
-    stems = [p.name.split(".")[0] for p in inputs]
+    stems = [output_stem(p) for p in inputs]
     if len(set(stems)) != len(stems):
         raise ValueError("inputs with the same name would overwrite each other's cubes")
-    return [Job(p, output / (stem + EXTENSIONS[out_fmt]), out_fmt) for p, stem in zip(inputs, stems)]
+    jobs = [Job(p, output / (stem + EXTENSIONS[out_fmt]), out_fmt) for p, stem in zip(inputs, stems)]
+    _refuse_overwriting_inputs(jobs)
+    return jobs
+
+
+def output_stem(path: Path) -> str:
+    """The name an input's cube takes: the file name without its image suffix (`frame.001.png` ->
+    `frame.001`, so numbered frames keep their numbers; `x.ome.tif` -> `x`)."""
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem or name
+
+
+def _refuse_overwriting_inputs(jobs: list[Job]) -> None:
+    sources = {job.source.resolve() for job in jobs}
+    clobbered = [job.target for job in jobs if job.target.resolve() in sources]
+    if clobbered:
+        raise ValueError(f"the output {clobbered[0]} is one of the inputs; choose another output")
 
 
 def write_cube(job: Job, out: WorkOutput, metadata: dict[str, str]) -> None:
@@ -105,7 +126,12 @@ def reconstruct_file(args: argparse.Namespace) -> int:
         state = out.state or state
         mode = f"session, {steps} steps/frame" if session_steps is not None else f"one-shot, {steps} steps"
         metadata = {"model_version": out.model_version, "input_color": color, "source": job.source.name}
-        write_cube(job, out, metadata | {"tta": mode, "tta_outcome": out.outcome})
+        try:
+            write_cube(job, out, metadata | {"tta": mode, "tta_outcome": out.outcome})
+        except OSError as exc:  # this output fails; the other inputs are still written
+            log.error("%s: cannot write %s: %s", job.source, job.target, exc)
+            failed += 1
+            continue
         H, W, C = out.cube_hwc.shape
         print(f"{job.target}\t{H}x{W}x{C} float32\t{out.wavelengths_nm[0]:g}-{out.wavelengths_nm[-1]:g} nm")
     return 1 if failed else 0

@@ -100,3 +100,32 @@ def test_refusals(weights: Path, pngs: list[Path], tmp_path: Path) -> None:
         plan_jobs([pngs[0]], tmp_path / "a.npy", "tiff")
     with pytest.raises(ValueError, match="overwrite"):
         plan_jobs([pngs[0], pngs[0]], tmp_path / "dir", None)
+
+
+def test_numbered_frames_keep_their_numbers_and_inputs_are_never_overwritten(
+    weights: Path, pngs: list[Path], tmp_path: Path
+) -> None:
+    seq = [tmp_path / "frame.001.png", tmp_path / "frame.002.png"]
+    for src, dst in zip(pngs, seq, strict=True):
+        dst.write_bytes(src.read_bytes())
+    jobs = plan_jobs([*seq, tmp_path / "scan.ome.tif"], tmp_path / "out", None)
+    assert [j.target.name for j in jobs] == ["frame.001.npy", "frame.002.npy", "scan.npy"]
+    # An output that is an input (named, or picked inside the inputs' own folder) is refused.
+    rgb = tmp_path / "rgb.npy"
+    np.save(rgb, np.zeros((4, 4, 3), np.float32))
+    for output in (rgb, tmp_path):
+        with pytest.raises(ValueError, match="is one of the inputs"):
+            plan_jobs([rgb], output, None)
+    assert main(["reconstruct", str(rgb), "-o", str(rgb), "--weights", str(weights)]) == 2
+    assert np.load(rgb).shape == (4, 4, 3)  # untouched
+
+
+def test_an_output_that_cannot_be_written_fails_alone(
+    weights: Path, pngs: list[Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "frame0.npy").mkdir()  # a directory where the first cube would go
+    args = ["reconstruct", *map(str, pngs), "-o", str(out), "--weights", str(weights)]
+    assert main(args) == 1  # one input failed ...
+    assert np.load(out / "frame1.npy").shape == (12, 20, 31)  # ... and the other was written
