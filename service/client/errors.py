@@ -11,8 +11,8 @@ class ClientError(Exception):
 
     `status` is the HTTP status (int) over REST, 0 when no HTTP response arrived at all (refused,
     reset, timed out, TLS failed: `code` "unavailable" or "timeout"), the gRPC status code name
-    (e.g. "INVALID_ARGUMENT") over gRPC; `code` is the service's stable error code (e.g. "invalid_input", "queue_full");
-    `retry_after_s` is set for overload (429 / RESOURCE_EXHAUSTED).
+    (e.g. "INVALID_ARGUMENT") over gRPC; `code` is the service's stable error code (e.g.
+    "invalid_input", "queue_full"); `retry_after_s` is set for overload (429 / RESOURCE_EXHAUSTED).
     """
 
     def __init__(
