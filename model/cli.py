@@ -167,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="GANet/MST++ checkpoint or root-poly .npz (default: the bundled weights)",
     )
-    ev.add_argument("--data", type=Path, default=DEFAULT_DATA / "cave", help="a folder of CAVE-layout scenes")
+    ev.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA / "cave",
+        help="a folder of CAVE-layout scenes (default: %(default)s, from the current directory)",
+    )
     ev.add_argument(
         "--split",
         choices=("val", "train", "all"),
@@ -181,7 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="response .npz (`filters` (31,3) or `ssf`); default: the model's training camera",
     )
     ev.add_argument("--camera-index", type=int, default=None, help="which camera of an `ssf` file")
-    ev.add_argument("--protocols", default="plain,mixed,bright+10,bright-10,bright+10+tta,bright-10+tta")
+    ev.add_argument(
+        "--protocols",
+        default="plain,mixed,bright+10,bright-10,bright+10+tta,bright-10+tta",
+        help="comma-separated (default: %(default)s); the top-level mean and images are plain's",
+    )
     ev.add_argument("--tta-steps", type=int, default=10)
     ev.add_argument(
         "--tta-lr", type=float, default=TTAConfig().lr, help="Adam's learning rate for one-shot TTA"
@@ -198,9 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="project every output onto the cubes that render to the input through the eval camera "
         "(for models without the camera-consistency layer built in: the baselines)",
     )
-    ev.add_argument("--json", action="store_true", help="print one JSON object (mean, images, protocols)")
+    ev.add_argument(
+        "--json", action="store_true", help="print the JSON object on one line (default: indented)"
+    )
     ev.add_argument("--out", type=Path, default=None, help="also write the JSON result here")
-    ev.add_argument("--report", type=Path, default=None, help="write a PNG report per image here")
+    ev.add_argument(
+        "--report", type=Path, default=None, help="write a PNG report per image here (plain protocol)"
+    )
     ev.set_defaults(func=_eval)
 
     bench = sub.add_parser(

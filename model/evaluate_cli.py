@@ -18,6 +18,7 @@ from model.config import CAVE_WAVELENGTHS, TTAConfig
 from model.data import list_cave_scenes, read_cave
 from model.data.spectra import CameraResponse
 from model.evaluate import (
+    PROTOCOLS,
     Predictor,
     camera_from_file,
     camera_from_metadata,
@@ -72,17 +73,52 @@ def projected(predict: Predictor, camera: CameraResponse) -> Predictor:
     return lambda rgb: layer(predict(rgb), rgb)
 
 
+class UsageError(Exception):
+    """A command line `mcga eval` cannot run: one line to the user and exit code 2, no traceback."""
+
+
+def _protocols(text: str) -> list[str]:
+    chosen = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PROTOCOLS]
+    if not chosen or unknown:
+        raise UsageError(f"--protocols {text!r}: choose from {', '.join(PROTOCOLS)}")
+    return chosen
+
+
+def _scenes(data: Path, split: str) -> list[Path]:
+    if not data.is_dir():
+        raise UsageError(f"--data {data}: no such folder (a folder of CAVE-layout scenes)")
+    dirs = scene_dirs(data, split)
+    if not dirs:
+        raise UsageError(f"--data {data}: no CAVE-layout scene in it (a folder per scene of 31 PNG bands)")
+    return dirs
+
+
 def run_eval(args: argparse.Namespace) -> int:
+    try:
+        return _run_eval(args)
+    except UsageError as exc:
+        log.error("%s", exc)
+        return 2
+
+
+def _run_eval(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
+    protocols = _protocols(args.protocols)
+    if args.camera_index is not None and args.camera is None:
+        raise UsageError("--camera-index picks a camera of the --camera file; give --camera too")
+    scenes = _scenes(args.data, args.split)
     weights: Path = args.weights or BUNDLED_WEIGHTS
-    plain, tta, meta = load_predictors(weights, args.tta_steps, TTAConfig(lr=args.tta_lr), args.tta_tau)
+    try:
+        plain, tta, meta = load_predictors(weights, args.tta_steps, TTAConfig(lr=args.tta_lr), args.tta_tau)
+    except (OSError, ValueError, KeyError) as exc:  # CheckpointError is a ValueError
+        raise UsageError(f"--weights {weights}: {exc}") from exc
     camera: CameraResponse
     if args.camera is not None:
         try:
             camera = camera_from_file(args.camera, args.camera_index)
-        except (OSError, ValueError) as exc:
-            log.error("bad --camera: %s", exc)
-            return 2
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UsageError(f"bad --camera {args.camera}: {exc}") from exc
     elif "camera" in meta:
         camera = camera_from_metadata(meta)
     else:
@@ -94,16 +130,24 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.project:
         plain = projected(plain, camera)
         tta = projected(tta, camera) if tta is not None else None
-    pairs = render_pairs([read_cave(p) for p in scene_dirs(args.data, args.split)], camera)
+    try:
+        cubes = [read_cave(p) for p in scenes]
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    pairs = render_pairs(cubes, camera)
     results: dict[str, Any] = {}
-    for protocol in [p.strip() for p in args.protocols.split(",") if p.strip()]:
+    for protocol in protocols:
         if protocol.endswith("+tta") and tta is None:
             continue
         predict = tta if protocol.endswith("+tta") and tta is not None else plain
         report = args.report / protocol if args.report is not None and protocol == "plain" else None
         results[protocol] = evaluate(predict, pairs, protocol, report, meta["wavelengths_nm"])
         log.info("%s: %s", protocol, results[protocol]["mean"])
-    first = next(iter(results.values()))
+    if not results:
+        raise UsageError(f"--protocols {args.protocols!r}: TTA protocols need a GANet checkpoint")
+    # The top-level figures are the plain protocol's when it ran (the interface other tools read),
+    # else the first protocol's; `protocol` names which.
+    first = results.get("plain", next(iter(results.values())))
     out = {
         "weights": str(weights),
         "model": meta.get("name"),

@@ -80,3 +80,42 @@ def test_eval_bad_camera_file_is_a_clear_error(tmp_path: Path) -> None:
     done = _run("--data", str(data), "--camera", str(tmp_path / "cam.npz"))
     assert done.returncode == 2 and done.stdout == ""
     assert "bad --camera" in done.stderr and "no `filters`" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_command_lines_that_cannot_run_get_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Every refusal before the first scene is rendered: a message naming the option, no traceback."""
+    data = _write_scenes(tmp_path / "scenes", ["eps"], size=16)
+    (tmp_path / "empty").mkdir()
+    np.save(tmp_path / "cam.npy", np.ones((31, 3)))
+    cases = [
+        (["--data", str(tmp_path / "missing")], "no such folder"),
+        (["--data", str(tmp_path / "empty")], "no CAVE-layout scene"),
+        (["--data", str(data), "--protocols", ""], "choose from"),
+        (["--data", str(data), "--protocols", "plain,bogus"], "choose from"),
+        (["--data", str(data), "--camera-index", "3"], "give --camera too"),
+        (["--data", str(data), "--camera", str(tmp_path / "cam.npy")], "bad --camera"),
+    ]
+    for args, message in cases:
+        done = _run(*args)
+        assert done.returncode == 2 and done.stdout == "", (args, done.stderr[-500:])
+        assert message in done.stderr and "Traceback" not in done.stderr, (args, done.stderr[-500:])
+    missing = [
+        sys.executable,
+        "-m",
+        "model.cli",
+        "eval",
+        "--data",
+        str(data),
+        "--weights",
+        str(tmp_path / "no.pt"),
+    ]
+    done = subprocess.run(missing, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2 and "--weights" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_top_level_figures_are_the_plain_protocols_whatever_the_order(tmp_path: Path) -> None:
+    data = _write_scenes(tmp_path / "scenes", ["zeta"], size=16)
+    out = _eval("--data", str(data), "--protocols", "bright+10,plain")
+    assert out["protocol"] == "plain"
+    protocols = out["protocols"]
+    assert isinstance(protocols, dict) and out["mean"] == protocols["plain"] != protocols["bright+10"]
