@@ -87,6 +87,29 @@ def region_param(region: Region) -> str:
     return region if isinstance(region, str) else ",".join(str(int(v)) for v in region)
 
 
+def band_range(bands: Bands) -> tuple[float, float]:
+    """`bands` as the gRPC (min, max) nm pair: 550, "550", "450-550" or (450, 550), as over REST."""
+    if isinstance(bands, tuple):
+        return float(bands[0]), float(bands[1])
+    if isinstance(bands, str):
+        lo, sep, hi = bands.partition("-")
+        try:
+            return (float(lo), float(hi)) if sep else (float(lo), float(lo))
+        except ValueError:
+            raise ValueError(f"bands={bands!r}: a wavelength or a range in nm, e.g. 550 or 450-550") from None
+    return float(bands), float(bands)
+
+
+def region_box(region: Region) -> tuple[int, int, int, int]:
+    """`region` as (x, y, w, h): "x,y,w,h" or a 4-tuple, as over REST."""
+    parts = region.split(",") if isinstance(region, str) else list(region)
+    try:
+        x, y, w, h = (int(v) for v in parts)
+    except ValueError:
+        raise ValueError(f"region={region!r}: x,y,w,h in pixels, e.g. 0,0,64,64") from None
+    return x, y, w, h
+
+
 def reconstruct_params(
     *,
     session_id: str | None = None,

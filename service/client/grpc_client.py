@@ -57,12 +57,23 @@ def _request(
 
 
 def _config(session_id: str | None, adapt: bool, max_lag_frames: int, **output: Any) -> pb.StreamConfig:
+    if max_lag_frames < 0:
+        raise ValueError(f"max_lag_frames must be 0 (never skip) or more, got {max_lag_frames}")
     return pb.StreamConfig(
         session_id=session_id or "",
         adapt=adapt,
         max_lag_frames=max_lag_frames,
         output=output_options(**output),
     )
+
+
+def model_dict(info: pb.ModelInfo) -> dict[str, Any]:
+    """The model's description as REST's /v1/model gives it (proto3 JSON would make the 64-bit
+    parameter count a string)."""
+    out = MessageToDict(info, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    out["parameters"] = int(info.parameters)
+    out["wavelengths_nm"] = [float(w) for w in info.wavelengths_nm]
+    return out
 
 
 class _CallerFrames:
@@ -150,7 +161,7 @@ class GrpcClient:
             info = self._stub.GetModel(pb.GetModelRequest(), timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise client_error(exc) from None
-        return MessageToDict(info, preserving_proto_field_name=True)
+        return model_dict(info)
 
     def stream(
         self,
@@ -233,7 +244,7 @@ class AsyncGrpcClient:
             )
         except grpc.RpcError as exc:
             raise client_error(exc) from None
-        return MessageToDict(info, preserving_proto_field_name=True)
+        return model_dict(info)
 
     async def stream(
         self,

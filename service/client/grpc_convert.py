@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.client.convert import Image, Result, image_bytes
+from service.client.convert import Bands, Image, Region, Result, band_range, image_bytes, region_box
 from service.client.errors import ClientError
 from service.grpc.gen.mcga.v1 import reconstruction_pb2 as pb
 
@@ -61,15 +61,20 @@ def image_message(image: Image, color: str = "linear") -> pb.Image:
 def output_options(
     *,
     dtype: str = "float32",
-    bands: tuple[float, float] | None = None,
-    region: tuple[int, int, int, int] | None = None,
+    bands: Bands | None = None,
+    region: Region | None = None,
     chunk_bytes: int = 0,
 ) -> pb.OutputOptions:
+    """The output options; `bands` and `region` take what the REST client takes."""
+    if chunk_bytes < 0:
+        raise ValueError(f"chunk_bytes must be 0 or more, got {chunk_bytes}")
     options = pb.OutputOptions(dtype=dtype, chunk_bytes=chunk_bytes)
     if bands is not None:
-        options.band_min_nm, options.band_max_nm = bands
+        options.band_min_nm, options.band_max_nm = band_range(bands)
     if region is not None:
-        x, y, w, h = region
+        x, y, w, h = region_box(region)
+        if min(x, y, w, h) < 0:
+            raise ValueError(f"region={region!r}: x, y, w, h must be 0 or more")
         options.region.CopyFrom(pb.Region(x=x, y=y, width=w, height=h))
     return options
 

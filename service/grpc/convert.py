@@ -200,4 +200,5 @@ def model_info(info: ModelInfo) -> pb.ModelInfo:
         camera=info.camera or "",
         device=info.device,
         dtype=info.dtype,
+        multiple=info.multiple,
     )

@@ -17,7 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from PIL import Image
 
-from service.client.grpc_client import CHANNEL_OPTIONS
+from service.client.grpc_client import CHANNEL_OPTIONS, model_dict
 from service.client.grpc_convert import array_to_tensor, tensor_to_array
 from service.contracts import ReconstructRequest, ReconstructResult, Timings, TTAOutcome
 from service.core import InferenceCore
@@ -81,6 +81,11 @@ def test_png_and_raw_frames_give_the_same_cube(make_settings: SettingsFactory) -
         async with grpc_serving(make_settings()) as s:
             model = await s.stub.GetModel(pb.GetModelRequest())
             assert model.bands == 31 and len(model.wavelengths_nm) == 31 and model.version
+            # The clients' dict of it matches REST's /v1/model field for field (ints stay ints).
+            info = s.core.model_info
+            described = model_dict(model)
+            assert described["parameters"] == info.parameters and described["multiple"] == info.multiple
+            assert described["wavelengths_nm"] == pytest.approx(list(info.wavelengths_nm))
             by_png = await s.stub.Reconstruct(pb.ReconstructRequest(image=pb.Image(encoded=png_bytes(rgb8))))
             by_raw = await s.stub.Reconstruct(pb.ReconstructRequest(image=raw_image(rgb8)))
             as_float = raw_image(rgb8.astype(np.float32) / 255)

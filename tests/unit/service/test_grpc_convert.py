@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
+from service.client.grpc_convert import output_options
 from service.contracts import ReconstructResult, Timings, TTAOutcome
 from service.errors import InvalidInputError, PayloadTooLargeError, QueueFullError, SessionNotFoundError
 from service.grpc.convert import OutputSpec, frame_messages, output_spec, unary_response
@@ -93,3 +94,20 @@ def test_errors_map_to_status_codes() -> None:
     assert status_of(PayloadTooLargeError("big"))[0] is grpc.StatusCode.INVALID_ARGUMENT
     registry = CollectorRegistry()
     assert grpc_metrics(registry) is grpc_metrics(registry)  # registered once per registry
+
+
+def test_output_options_take_what_the_rest_client_takes() -> None:
+    for bands, expected in (
+        (550, (550, 550)),
+        ("550", (550, 550)),
+        ("450-550", (450, 550)),
+        ((450, 550), (450, 550)),
+    ):
+        options = output_options(bands=bands)
+        assert (options.band_min_nm, options.band_max_nm) == expected
+    for region in ("2,3,8,5", (2, 3, 8, 5)):
+        r = output_options(region=region).region
+        assert (r.x, r.y, r.width, r.height) == (2, 3, 8, 5)
+    for bad in ({"bands": "red"}, {"region": "1,2"}, {"region": (0, 0, -1, 4)}, {"chunk_bytes": -1}):
+        with pytest.raises(ValueError):
+            output_options(**bad)

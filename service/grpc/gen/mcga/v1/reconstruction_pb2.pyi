@@ -207,7 +207,7 @@ class GetModelRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "bands", "wavelengths_nm", "scales", "parameters", "camera", "device", "dtype")
+    __slots__ = ("name", "version", "bands", "wavelengths_nm", "scales", "parameters", "camera", "device", "dtype", "multiple")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BANDS_FIELD_NUMBER: _ClassVar[int]
@@ -217,6 +217,7 @@ class ModelInfo(_message.Message):
     CAMERA_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
+    MULTIPLE_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     bands: int
@@ -226,4 +227,5 @@ class ModelInfo(_message.Message):
     camera: str
     device: str
     dtype: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., bands: _Optional[int] = ..., wavelengths_nm: _Optional[_Iterable[float]] = ..., scales: _Optional[int] = ..., parameters: _Optional[int] = ..., camera: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ...) -> None: ...
+    multiple: int
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., bands: _Optional[int] = ..., wavelengths_nm: _Optional[_Iterable[float]] = ..., scales: _Optional[int] = ..., parameters: _Optional[int] = ..., camera: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., multiple: _Optional[int] = ...) -> None: ...
