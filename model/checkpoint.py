@@ -70,12 +70,23 @@ def file_version(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
+def _load_failure(exc: Exception) -> str:
+    """What torch.load said, without its advice to retry with weights_only=False (which would run
+    pickled code from the file): for a refused pickle, the refusal itself ("Unsupported operand
+    103", "Unsupported global: ..."), else the message's first line."""
+    text = str(exc).strip()
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+        return f"not plain tensors and numbers ({' '.join(detail.split())})"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     path = Path(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from exc
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_load_failure(exc)})") from exc
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: unsupported checkpoint format {payload.get('format_version')!r}"

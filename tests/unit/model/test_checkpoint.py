@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,14 @@ def test_bad_file_names_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"bad\.pt"):
         load_checkpoint(bad)
+
+
+def test_a_pickle_with_code_is_refused_without_advice_to_run_it(tmp_path: Path) -> None:
+    """torch's refusal suggests retrying with weights_only=False (running the file's code): the
+    message passed on keeps the refusal and drops that advice."""
+    rogue = tmp_path / "rogue.pt"
+    rogue.write_bytes(pickle.dumps(os.getcwd))  # a callable: what weights_only refuses
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(rogue)
+    message = str(err.value)
+    assert "rogue.pt" in message and "Unsupported" in message and "weights_only" not in message
