@@ -198,12 +198,16 @@ def error_from_response(status: int, body: bytes, headers: Mapping[str, str]) ->
     code, message = payload.pop("error", None), payload.pop("message", None)
     if "code" in payload and isinstance(payload["code"], str):  # Open Inference Protocol body
         code, message = payload.pop("code"), code
-    retry = headers.get("retry-after")
+    # The body's figure when it has one (Retry-After is whole seconds, rounded up), else the header's.
+    retry, precise = headers.get("retry-after"), payload.get("retry_after_s")
+    retry_after = float(retry) if retry and retry.replace(".", "", 1).isdigit() else None
+    if isinstance(precise, int | float) and not isinstance(precise, bool) and precise > 0:
+        retry_after = float(precise)
     return ClientError(
         str(message or f"HTTP {status}"),
         status=status,
         code=str(code or f"http_{status}"),
         details=payload,
-        retry_after_s=float(retry) if retry and retry.replace(".", "", 1).isdigit() else None,
+        retry_after_s=retry_after,
         request_id=headers.get("x-request-id") or payload.get("request_id"),
     )

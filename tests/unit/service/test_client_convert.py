@@ -127,6 +127,8 @@ def test_error_bodies_become_client_errors() -> None:
         "r1",
     )
     assert err.details["depth"] == 64
+    precise = json.dumps({"error": "queue_full", "message": "full", "retry_after_s": 0.22}).encode()
+    assert error_from_response(429, precise, {"retry-after": "1"}).retry_after_s == 0.22  # not rounded up
     oip = error_from_response(
         404, json.dumps({"error": "no model x", "code": "model_not_found"}).encode(), {}
     )
