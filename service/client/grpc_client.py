@@ -8,7 +8,9 @@ and `stream_frames` / `astream_frames` for a one-off stream.
 
 Channels accept messages of any size (a 512x512 float32 cube is 32 MB; gRPC's default is 4 MB).
 `api_key` is sent as `x-api-key` metadata on every call; `tls=True` (or `root_certificates`, PEM
-bytes of a private CA) opens a TLS channel.
+bytes of a private CA) opens a TLS channel. An `AsyncGrpcClient` belongs to the event loop it was
+made in (grpcio's asyncio channels do): make it inside the coroutine that uses it, not before
+`asyncio.run`.
 """
 
 from __future__ import annotations
