@@ -11,9 +11,35 @@ from pathlib import Path
 DEFAULT_DATA = Path("../shared/data")
 
 
-def _train(args: argparse.Namespace) -> int:
-    from model.train.pipeline import Recipe, train_all
+def _train_usage(args: argparse.Namespace) -> str | None:
+    """Why `mcga train all` cannot run with these arguments (None: it can)."""
+    if not (args.data / "cave").is_dir():
+        return f"--data {args.data}: no cave/ folder (a shared/data-style folder)"
+    if args.out.exists() and not args.out.is_dir():
+        return f"--out {args.out} is a file; it names the run folder"
+    checks = {
+        "--stage1-steps": args.stage1_steps >= 1,
+        "--stage2-steps": args.stage2_steps >= 1,
+        "--batch": args.batch >= 1,
+        "--patch": args.patch >= 16,  # a patch smaller than a source's scenes: checked by the data
+        "--synthetic": args.synthetic >= 0,
+        "--prune-cameras": args.prune_cameras >= 0,
+        "--latent-dim": args.latent_dim >= 1,
+        "--tta-tau": args.tta_tau > 0,
+    }
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        return f"out of range: {', '.join(bad)} (see mcga train all --help)"
+    return None
 
+
+def _train(args: argparse.Namespace) -> int:
+    from model.train.pipeline import Recipe, RecipeMismatchError, train_all
+
+    problem = _train_usage(args)
+    if problem is not None:
+        logging.getLogger("mcga").error("%s", problem)
+        return 2
     recipe = Recipe(
         stage1_steps=args.stage1_steps,
         stage2_steps=args.stage2_steps,
@@ -27,7 +53,11 @@ def _train(args: argparse.Namespace) -> int:
         stage1_loss=args.stage1_loss,
         seed=args.seed,
     )
-    path = train_all(args.data, args.out, args.export, recipe)
+    try:
+        path = train_all(args.data, args.out, args.export, recipe)
+    except RecipeMismatchError as exc:
+        logging.getLogger("mcga").error("%s", exc)
+        return 2
     logging.getLogger("mcga").info("weights written to %s", path)
     return 0
 

@@ -101,23 +101,57 @@ def prune_for_cave(
     return pruned, report
 
 
+class RecipeMismatchError(ValueError):
+    """`out` holds a run of another recipe: resuming it would mix the two."""
+
+
+def claim_run_folder(out: Path, recipe: Recipe, main: bool) -> None:
+    """Record the recipe in `out/recipe.json`, or check that a run already there used the same one:
+    stage checkpoints found in `out` are resumed, so a different recipe would silently reuse them."""
+    path = out / "recipe.json"
+    wanted = json.loads(json.dumps(recipe.__dict__))
+    if path.exists():
+        found = json.loads(path.read_text())
+        changed = {k: (found.get(k), v) for k, v in wanted.items() if found.get(k) != v}
+        if changed:
+            said = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in sorted(changed.items()))
+            raise RecipeMismatchError(
+                f"{out} holds a run of another recipe ({said}); use a new --out, or remove {out}"
+            )
+    elif main:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")  # atomic: other ranks may read it at once
+        tmp.write_text(json.dumps(wanted, indent=2) + "\n")
+        tmp.replace(path)
+
+
 def train_all(data_root: Path, out: Path, export: Path | None, recipe: Recipe, d: Dist | None = None) -> Path:
     d = d or setup_distributed()
+    claim_run_folder(out, recipe, d.main)
     t0 = time.time()
     sources = stage1_sources(data_root, synthetic=recipe.synthetic_cubes, seed=recipe.seed)
     vq_cfg = VQVAEConfig(
         datasets=tuple(s.spec for s in sources), latent_dim=recipe.latent_dim, recon_loss=recipe.stage1_loss
     )
     vq_path = out / "stage1_vqvae.pt"
+    # torch's random state as stage 1 left it: GANet's initial weights draw from it, so a run that
+    # loads stage 1 from disk restores it and builds the same network as an uninterrupted run.
+    rng_path = out / "stage1_rng.pt"
     if vq_path.exists():
         vq = load_checkpoint(vq_path).model
         assert isinstance(vq, VQVAE)
+        if rng_path.exists():
+            torch.set_rng_state(torch.load(rng_path, weights_only=True))
+        else:
+            log.warning("%s has no stage-1 random state: stage 2 starts from other weights", out)
+            torch.manual_seed(recipe.seed)
     else:
         loop1 = LoopConfig(
             recipe.stage1_steps, recipe.batch, recipe.patch, recipe.stage1_lr, seed=recipe.seed
         )
         vq = train_stage1(sources, vq_cfg, loop1, out, d)
         if d.main:
+            torch.save(torch.get_rng_state(), rng_path)
             save_checkpoint(vq_path, vq, {"sources": [s.spec.name for s in sources]})
     t1 = time.time()
     moc, moc_report = assemble_moc(vq, code_usage(vq.eval(), sources))

@@ -82,12 +82,17 @@ def train_stage1(
         for i, s in enumerate(sources)
     ]
     state_path = out / "stage1.state.pt"
-    start = load_state(state_path, vq, opt)[0] if state_path.exists() else 0
+    start, extra = load_state(state_path, vq, opt) if state_path.exists() else (0, {})
     run = RunLog(
         out, "stage1", loop.steps, start, d, {"loop": loop_config_dict(loop), "restart_every": restart_every}
     )
     counters = [[UsageCounter(cfg.codebook_size) for _ in range(cfg.scales)] for _ in sources]
     gen = torch.Generator().manual_seed(loop.seed)
+    if "gen" in extra:  # a resumed run restarts dead codes as the uninterrupted one would
+        gen.set_state(extra["gen"])
+        for per_scale, saved in zip(counters, extra["counts"], strict=True):
+            for counter, counts in zip(per_scale, saved, strict=True):
+                counter.counts = counts
     for step in range(start, loop.steps):
         torch.manual_seed(loop.seed * 1_000_003 + step * d.world + d.rank)  # band masks, per rank and step
         for group in opt.param_groups:
@@ -119,7 +124,10 @@ def train_stage1(
             counters = [[UsageCounter(cfg.codebook_size) for _ in range(cfg.scales)] for _ in sources]
         run.step(step, metrics, loop.log_every)
         if d.main and ((step + 1) % loop.ckpt_every == 0 or step + 1 == loop.steps):
-            save_state(state_path, step + 1, vq, opt)
+            # With the dead-code window's counts and the restarts' generator: both steer the
+            # restarts after a resume (without them a resumed run drew other codes).
+            counts = [[c.counts for c in per_scale] for per_scale in counters]
+            save_state(state_path, step + 1, vq, opt, {"counts": counts, "gen": gen.get_state()})
     run.close({"steps": loop.steps}, vq)
     return vq
 
