@@ -134,9 +134,10 @@ def list_cave_scenes(root: Path | str) -> list[Path]:
 
 
 def _read_band_png(path: Path) -> np.ndarray:
-    """One CAVE band as float32 in [0, 1]: 16-bit / 65535, 8-bit / 255; the first channel of RGB(A)."""
+    """One CAVE band as float32 in [0, 1]: 16-bit / 65535, 8-bit / 255; the first channel of RGB(A);
+    palette and 1-bit PNGs by their grey levels (their raw arrays are palette indices and booleans)."""
     with _reading(path), Image.open(path) as img:
-        arr = np.asarray(img)
+        arr = np.asarray(img.convert("L") if img.mode in ("P", "PA", "1") else img)
     if arr.ndim == 3:
         arr = arr[..., 0]
     if arr.ndim != 2:
@@ -165,6 +166,12 @@ def read_cave(scene_dir: Path | str) -> Cube:
 # --- ARAD-1K -------------------------------------------------------------------------------------------
 
 
+def _cube_3d(path: Path, data: np.ndarray) -> np.ndarray:
+    if data.ndim != 3:  # before the axes are reordered, which would fail less clearly
+        raise CubeReadError(path, f"`cube` must be 3-D, got {data.shape}")
+    return data
+
+
 def read_arad_mat(path: Path | str) -> Cube:
     """An ARAD-1K `.mat` cube. v7.3 (HDF5) files store MATLAB's (H, W, 31) as (31, W, H), so the last two
     axes are swapped back; a v5 file read by scipy is (H, W, 31). Wavelengths come from `bands` if present,
@@ -173,14 +180,12 @@ def read_arad_mat(path: Path | str) -> Cube:
     with _reading(path):
         if h5py.is_hdf5(path):
             with h5py.File(path, "r") as f:
-                data = np.asarray(f["cube"], dtype=np.float32).transpose(0, 2, 1)
+                data = _cube_3d(path, np.asarray(f["cube"], dtype=np.float32)).transpose(0, 2, 1)
                 bands = np.asarray(f["bands"]).ravel() if "bands" in f else None
         else:
             mat = scipy.io.loadmat(path)
-            data = np.asarray(mat["cube"], dtype=np.float32).transpose(2, 0, 1)
+            data = _cube_3d(path, np.asarray(mat["cube"], dtype=np.float32)).transpose(2, 0, 1)
             bands = np.asarray(mat["bands"]).ravel() if "bands" in mat else None
-    if data.ndim != 3:
-        raise CubeReadError(path, f"`cube` must be 3-D, got {data.shape}")
     wavelengths = CAVE_WAVELENGTHS if bands is None else tuple(float(b) for b in bands)
     if len(wavelengths) != data.shape[0]:
         raise CubeReadError(path, f"{len(wavelengths)} wavelengths for {data.shape[0]} bands")
@@ -327,9 +332,12 @@ def read_envi(path: Path | str) -> Cube:
     axes = {"bsq": (0, 1, 2), "bil": (1, 0, 2), "bip": (2, 0, 1)}
     data = raw.reshape(shape[interleave]).transpose(axes[interleave]).astype(dtype.newbyteorder("="))
     with _reading(header):
-        wl = _numbers(hdr["wavelength"]) if "wavelength" in hdr else list(default_wavelengths(bands))
-        if "micro" in hdr.get("wavelength units", "").lower() or max(wl) < 30.0:
-            wl = [w * 1000.0 for w in wl]
+        if "wavelength" in hdr:
+            wl = _numbers(hdr["wavelength"])
+            if "micro" in hdr.get("wavelength units", "").lower() or max(wl) < 30.0:
+                wl = [w * 1000.0 for w in wl]
+        else:  # placeholders, in nm already: the header's units describe no list
+            wl = list(default_wavelengths(bands))
         keep = [v != 0 for v in _numbers(hdr["bbl"])] if "bbl" in hdr else [True] * bands
         scale = float(hdr["reflectance scale factor"]) if "reflectance scale factor" in hdr else None
         if "data ignore value" in hdr:

@@ -335,3 +335,38 @@ def test_real_remote_cubes(
     assert ("not monotonic" in caplog.text) == unsorted
     assert cube.data.min() >= 0.0
     assert 0.1 < cube.data.max() <= 1.0
+
+
+def test_cave_palette_and_one_bit_bands_read_as_grey_levels(tmp_path: Path) -> None:
+    """A palette PNG's array holds palette indices and a 1-bit one booleans: read as grey levels."""
+    index = RNG.integers(0, 256, size=(4, 4), dtype=np.uint8)
+    inverted = [v for i in range(256) for v in (255 - i,) * 3]  # index i shows grey 255 - i
+    bits = RNG.random((4, 4)) > 0.5
+    for kind in ("palette", "bits"):
+        scene = tmp_path / f"{kind}_ms"
+        scene.mkdir()
+        for n in range(1, 32):
+            if kind == "palette":
+                img = Image.fromarray(index, "P")
+                img.putpalette(inverted)
+            else:
+                img = Image.fromarray(bits)
+            img.save(scene / f"{kind}_ms_{n:02d}.png")
+    palette = read_cave(tmp_path / "palette_ms").data
+    np.testing.assert_allclose(palette[4], (255 - index) / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(read_cave(tmp_path / "bits_ms").data[0], bits.astype(np.float32))
+
+
+def test_envi_units_do_not_scale_placeholder_wavelengths(tmp_path: Path) -> None:
+    data = RNG.random((3, 2, 2)).astype(np.float32)
+    header = _write_envi(tmp_path / "p.img", data, 4, extra="wavelength units = Micrometers\n")
+    text = header.read_text()
+    header.write_text(text[: text.index("wavelength = {")])  # units, but no list
+    assert read_envi(header).wavelengths_nm == pytest.approx((400.0, 550.0, 700.0))
+
+
+def test_arad_mat_that_is_not_a_cube_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "flat.mat"
+    scipy.io.savemat(path, {"cube": np.zeros((4, 5), np.float32)})
+    with pytest.raises(CubeReadError, match="must be 3-D"):
+        read_arad_mat(path)
