@@ -359,9 +359,9 @@ def test_cave_palette_and_one_bit_bands_read_as_grey_levels(tmp_path: Path) -> N
 
 def test_envi_units_do_not_scale_placeholder_wavelengths(tmp_path: Path) -> None:
     data = RNG.random((3, 2, 2)).astype(np.float32)
-    header = _write_envi(tmp_path / "p.img", data, 4, extra="wavelength units = Micrometers\n")
+    header = _write_envi(tmp_path / "p.img", data, 4)
     text = header.read_text()
-    header.write_text(text[: text.index("wavelength = {")])  # units, but no list
+    header.write_text(text[: text.index("wavelength = {")] + "wavelength units = Micrometers\n")  # no list
     assert read_envi(header).wavelengths_nm == pytest.approx((400.0, 550.0, 700.0))
 
 
