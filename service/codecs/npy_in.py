@@ -8,6 +8,7 @@ scaled by their width (uint8 by 255, uint16 by 65535); floats must already lie i
 from __future__ import annotations
 
 import io
+import re
 import struct
 import threading
 
@@ -61,7 +62,9 @@ def _read_header(data: bytes) -> tuple[tuple[int, ...], np.dtype, int]:
         with _HEADER_LOCK:
             shape, _fortran_order, dtype = _HEADER_READERS[major](stream, max_header_size=MAX_HEADER_BYTES)
     except DECODER_FAILURES as exc:
-        raise _bad(f"unreadable header ({' '.join(str(exc).split())[:200]})") from exc
+        # numpy's words, without the process's memory addresses ("<ast.Call object at 0x7f...>")
+        reason = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(str(exc).split()))[:200]
+        raise _bad(f"unreadable header ({reason})") from exc
     return tuple(shape), dtype, prefix + header_len
 
 

@@ -86,7 +86,7 @@ class SessionGateway:
             self._breaker.record_failure()
             self._metrics.session_errors.labels(op).inc()
             self._metrics.session_ops.labels(op, "error").inc()
-            log.warning("session store %s failed: %s", op, exc or type(exc).__name__)
+            log.warning("session store %s failed: %s", op, str(exc) or type(exc).__name__)
             raise StoreUnavailableError(f"session store {op} failed") from exc
         finally:
             if not verdict:

@@ -134,8 +134,9 @@ def test_other_format_versions_are_rejected(version: bytes) -> None:
 
 def test_garbled_header_is_a_422() -> None:
     body = b"{'descr': __import__('os'), 'shape': (1, 1, 3)}".ljust(63) + b"\n"
-    with pytest.raises(InvalidInputError, match="unreadable header"):
+    with pytest.raises(InvalidInputError, match="unreadable header") as err:
         decode_image(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body)
+    assert "0x" not in err.value.message  # numpy's words, not the server's memory addresses
 
 
 def test_giant_shape_is_a_413_without_any_data() -> None:
