@@ -58,10 +58,15 @@ def http_config(settings: Settings, app: Any) -> uvicorn.Config:
         tls = {"ssl_certfile": str(settings.tls_cert_file), "ssl_keyfile": str(settings.tls_key_file)}
         if settings.tls_client_ca_file is not None:
             tls |= {"ssl_ca_certs": str(settings.tls_client_ca_file), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    # Client addresses (rate limits, logs) come from forwarding headers only when a trusted proxy sent
+    # them; uvicorn's default believes any local peer, so a local process could pose as any client.
+    proxies = settings.forwarded_allow_ips.strip()
     return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.http_port,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
         log_config=None,  # the process's logging configuration applies
         timeout_graceful_shutdown=int(drain_timeout_s(settings)) or 1,
         **tls,

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     metrics_require_key: bool = Field(default=False, description="/metrics asks for any configured key")
     rate_limit_rps: float = Field(default=0.0, ge=0, description="requests per second per client; 0: off")
     rate_limit_burst: int = Field(default=0, ge=0, description="bucket size; 0: max(1, rate_limit_rps)")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="proxies whose X-Forwarded-For / -Proto the REST edge believes (comma-separated IPs "
+        "or CIDRs, '*' for any); empty: none, the peer address is the client's",
+    )
     tls_cert_file: Path | None = Field(default=None, description="PEM certificate (chain): both edges TLS")
     tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file")
     tls_client_ca_file: Path | None = Field(

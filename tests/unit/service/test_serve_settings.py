@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from service.main import build_settings, drain_timeout_s
-from service.settings import unknown_variables
+from service.main import build_settings, drain_timeout_s, http_config
+from service.settings import Settings, unknown_variables
 
 
 def test_cli_overrides_env_and_none_keeps_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -38,3 +38,12 @@ def test_redis_url_is_read_with_or_without_the_prefix(monkeypatch: pytest.Monkey
     monkeypatch.setenv("REDIS_URL", "redis://plain:6379/0")
     assert build_settings(argparse.Namespace()).redis_url == "redis://plain:6379/0"  # the usual name wins
     assert unknown_variables({"MCGA_REDIS_URL": "x", "REDIS_URL": "y"}) == []
+
+
+def test_forwarding_headers_are_believed_only_from_configured_proxies() -> None:
+    """uvicorn's default believes X-Forwarded-For from any local peer: a local process could rotate
+    it past the per-client rate limit and write what it liked into the access log."""
+    plain = http_config(Settings(), app=None)
+    assert plain.proxy_headers is False
+    behind = http_config(Settings(forwarded_allow_ips="10.0.0.0/8"), app=None)
+    assert behind.proxy_headers is True and behind.forwarded_allow_ips == "10.0.0.0/8"
