@@ -3,8 +3,11 @@
 Three tasks share a little state, all on the event loop:
 - the reader pulls frames from the client into `waiting`. By default it stops pulling while
   `window` frames are waiting or unanswered, so gRPC's flow control pushes back on a fast client.
-  In real-time mode (`max_lag > 0`) it always pulls, and when more than `max_lag` frames wait it
-  skips the oldest ones, each answered with a FrameSkipped and counted;
+  In real-time mode (`max_lag > 0`) it pulls whenever answers are being read, and when more than
+  `max_lag` frames wait it skips the oldest ones, each answered with a FrameSkipped and counted;
+  real time drops the frames the server cannot keep up with, never the answers a client does not
+  read: those stop the reader at `unread_cap` (a client that never read grew the server's memory
+  by a FrameSkipped per frame it sent);
 - the dispatcher takes the oldest waiting frame, gives it the next slot of `outbox` (frame order),
   decodes it off the loop and hands it to the core, which runs a session's frames in that order;
 - `responses` awaits the slots in order and yields their messages.
@@ -30,6 +33,7 @@ from service.grpc.gen.mcga.v1 import reconstruction_pb2 as pb
 from service.grpc.status import GrpcMetrics
 
 SKIP_REASON = "real-time: more than max_lag_frames frames waiting"
+UNREAD_SLACK = 64
 Slot = asyncio.Future[list[pb.StreamResponse]]
 
 
@@ -120,6 +124,14 @@ class FrameStream:
     def _room(self) -> bool:
         return len(self._waiting) + len(self._outbox) < self.plan.window
 
+    @property
+    def unread_cap(self) -> int:
+        """Answers (results, errors, skips) the client may leave unread before reading stops."""
+        return 4 * (self.plan.window + self.plan.max_lag) + UNREAD_SLACK
+
+    def _unread_room(self) -> bool:
+        return len(self._outbox) < self.unread_cap
+
     async def _read(self) -> None:
         try:
             if self.stopped_reading:
@@ -130,8 +142,7 @@ class FrameStream:
                         "a stream takes one StreamConfig, as its first message; then frames"
                     )
                 self._accept(request.frame)
-                if not self.plan.max_lag:
-                    await self._until(0, self._room)
+                await self._until(0, self._room if not self.plan.max_lag else self._unread_room)
         except asyncio.CancelledError:
             if not self.stopped_reading:
                 raise

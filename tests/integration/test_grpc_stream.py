@@ -164,6 +164,38 @@ def test_real_time_mode_skips_the_oldest_waiting_frames(
     run(scenario)
 
 
+def test_real_time_mode_stops_reading_when_its_answers_go_unread(make_settings: SettingsFactory) -> None:
+    """Real time skips frames the server cannot keep up with; a client that never reads its answers
+    gets flow control instead, so the unread answers (one FrameSkipped a frame) stay bounded."""
+    sent = 20_000
+
+    async def scenario() -> None:
+        async with grpc_serving(make_settings()) as s:
+            # A receive window that stays at HTTP/2's 64 KB (no BDP growth): 20,000 unread answers
+            # overflow it within the test's seconds, as a few million would overflow a grown one.
+            options = [*CHANNEL_OPTIONS, ("grpc.http2.bdp_probe", 0)]
+            channel = grpc.aio.insecure_channel(s.target, options=options)
+            call = pb_grpc.ReconstructionStub(channel).StreamReconstruct()
+            await call.write(config(adapt=False, max_lag_frames=1))
+
+            junk = pb.Image(encoded=bytes(4096))
+
+            async def flood() -> None:
+                for i in range(sent):
+                    await call.write(pb.StreamRequest(frame=pb.Frame(index=i, image=junk)))
+
+            writer = asyncio.create_task(flood())
+            await asyncio.sleep(3.0)  # the server reads what it is willing to buffer, then stops
+            settled = sum(s.sample("mcga_stream_frames_total", outcome=o) for o in ("ok", "error", "skipped"))
+            assert not writer.done(), "the server read all the frames of a client that reads nothing"
+            assert settled < sent / 4, settled  # the cap, plus what gRPC's own buffers hold
+            writer.cancel()
+            call.cancel()
+            await channel.close()
+
+    run(scenario)
+
+
 def test_flow_control_bounds_frames_in_flight(
     make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
