@@ -110,9 +110,14 @@ class Engine:
 
     async def infer(self, item: WorkItem, *, order_key: Hashable | None, deadline: float) -> Done[WorkOutput]:
         H, W, _ = item.rgb_hwc.shape
-        return await self._batcher.submit(
-            item, group=self.group_key(H, W), order_key=order_key, deadline=deadline
-        )
+        item.watch.deadline = deadline
+        try:
+            return await self._batcher.submit(
+                item, group=self.group_key(H, W), order_key=order_key, deadline=deadline
+            )
+        except asyncio.CancelledError:  # the client left or its deadline fired: stop the frame early
+            item.watch.abandoned = True
+            raise
 
     async def _process(self, items: list[WorkItem]) -> Sequence[WorkOutput | ServiceError]:
         start = time.perf_counter()

@@ -29,7 +29,14 @@ from service.engine.codec import CodecError, decode_state, encode_state
 from service.engine.physics import CameraResponse
 from service.engine.tiling import centre_tile, run_tiled
 from service.engine.work import WorkItem, WorkOutput
-from service.errors import InternalError, InvalidInputError, ModelLoadError, ServiceError
+from service.errors import (
+    DeadlineExceededError,
+    InternalError,
+    InvalidInputError,
+    ModelLoadError,
+    RequestCancelledError,
+    ServiceError,
+)
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -148,7 +155,7 @@ class Runner:
         results: list[WorkOutput | ServiceError | None] = [None] * len(items)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, item in enumerate(items):
-            err = self._check(item.rgb_hwc)
+            err = item.watch.stop_reason() or self._check(item.rgb_hwc)
             if err is not None:
                 results[i] = err
                 continue
@@ -177,6 +184,9 @@ class Runner:
             if len(items) == 1 and needs_tiling(H, W, self.settings.tile_size):
                 return [self._run_tiled(items[0])]
             return list(self._run_group(items))
+        except (DeadlineExceededError, RequestCancelledError) as exc:  # stopped on purpose: no traceback
+            log.info("a frame stopped early: %s", exc.message)
+            return [exc] * len(items)
         except Exception as exc:
             if len(items) > 1:
                 log.exception("a pass of %d frames failed; running them one at a time", len(items))
@@ -262,6 +272,9 @@ class Runner:
         tile_residuals: list[float] = []
 
         def tiles_fn(rgb_nhwc: np.ndarray) -> np.ndarray:
+            stop = item.watch.stop_reason()  # a large frame nobody waits for stops between tiles
+            if stop is not None:
+                raise stop
             n = rgb_nhwc.shape[0]
             out = self._pass(self._tensor(rgb_nhwc), [forward_state] * n, [0] * n, [False] * n)
             if out.input_residual is not None:  # tiles are never padded here: all their pixels count

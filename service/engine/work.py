@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from service.errors import DeadlineExceededError, RequestCancelledError, ServiceError
+
+
+@dataclass
+class Watch:
+    """Whether anyone still waits for a frame: set on the event loop, read by the device thread before
+    a frame starts and between the tiles of a large one, so that abandoned work stops early."""
+
+    deadline: float = math.inf  # on the time.monotonic clock
+    abandoned: bool = False  # the caller went away (or its own deadline timer fired)
+
+    def stop_reason(self) -> ServiceError | None:
+        if self.abandoned:
+            return RequestCancelledError("nobody waits for this frame any more")
+        if time.monotonic() >= self.deadline:
+            return DeadlineExceededError("the deadline passed while the frame was running")
+        return None
 
 
 @dataclass(frozen=True)
@@ -16,6 +36,7 @@ class WorkItem:
     session: bool = False
     state: bytes | None = None
     steps: int = 0
+    watch: Watch = field(default_factory=Watch, compare=False)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@ mixed batch equals each session alone, stale sessions reset, tiled frames keep t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +18,14 @@ from model.tta import TTAAdapter
 from service.engine.codec import decode_state, encode_state
 from service.engine.runner import Runner
 from service.engine.work import WorkItem, WorkOutput
-from service.errors import InternalError, InvalidInputError, ModelLoadError, ServiceError
+from service.errors import (
+    DeadlineExceededError,
+    InternalError,
+    InvalidInputError,
+    ModelLoadError,
+    RequestCancelledError,
+    ServiceError,
+)
 from service.metrics import Metrics
 from service.settings import Settings
 from tests.support import write_weights
@@ -249,3 +258,28 @@ def test_a_group_over_the_pixel_budget_runs_in_several_passes(
     for rgb, out in zip(rgbs, outs, strict=True):
         np.testing.assert_allclose(out.cube_hwc, one(budget, WorkItem(rgb)).cube_hwc, rtol=1e-4, atol=1e-5)
     assert passes == [1] * 5
+
+
+def test_frames_nobody_waits_for_stop_before_or_between_tiles(
+    runner: Runner, frames: Frames, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deadline that passed, or a caller that left, stops a frame before it starts and a large one
+    between its tiles: the worker is not held for work nobody will read (it ran to the end)."""
+    (big,) = frames(1, 150, 97, seed=12)  # tiles of 64 with overlap 8: 3 x 2 tiles, one a pass
+    late = WorkItem(big)
+    late.watch.deadline = time.monotonic() - 1
+    passes: list[int] = []
+    real_pass = runner._pass
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        passes.append(1)
+        if len(passes) == 2:
+            left.watch.abandoned = True  # the caller goes away while the frame runs
+        return real_pass(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_pass", counting)
+    assert isinstance(runner.run([late])[0], DeadlineExceededError) and passes == []
+    left = WorkItem(big)
+    assert isinstance(runner.run([left])[0], RequestCancelledError)
+    assert len(passes) == 2  # of the 6 tiles
+    assert ok(runner.run([WorkItem(big)])[0]).cube_hwc.shape == (150, 97, 31)  # others still run
