@@ -26,10 +26,11 @@ from service.api.oip_schemas import (
 )
 from service.codecs import COLORS, Color, DecodedImage, DecodeLimits, decode_image
 from service.contracts import ReconstructResult
-from service.errors import InvalidInputError
+from service.errors import InvalidInputError, PayloadTooLargeError
 
 DATATYPES: dict[str, str] = {"UINT8": "<u1", "UINT16": "<u2", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
 BINARY_HEADER = "Inference-Header-Content-Length"
+MAX_JSON_BYTES = 64 << 20  # a 1-megapixel FP32 frame as JSON text is ~30 MB
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,11 @@ def parse_infer(body: bytes, header_length: int | None, limits: DecodeLimits) ->
     json_part = body if header_length is None else body[:header_length]
     if header_length is not None and not 0 <= header_length <= len(body):
         raise InvalidInputError(f"{BINARY_HEADER}: {header_length} does not fit a {len(body)}-byte body")
+    if len(json_part) > MAX_JSON_BYTES:  # parsed, JSON numbers take ~10x their text: refuse first
+        raise PayloadTooLargeError(
+            f"a JSON part of {len(json_part)} bytes is above {MAX_JSON_BYTES}; send the tensor with the "
+            f"binary extension ({BINARY_HEADER}, parameters.binary_data_size)"
+        )
     try:
         req = InferenceRequest.model_validate_json(json_part)
     except ValidationError as exc:

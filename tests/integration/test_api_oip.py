@@ -11,6 +11,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import numpy as np
+import pytest
+
+from service.api import oip_tensors
 
 T = TypeVar("T")
 ApiFactory = Callable[..., AbstractAsyncContextManager[Any]]
@@ -195,5 +198,21 @@ def test_malformed_binary_tensors_get_422(api: ApiFactory) -> None:
                 "/v2/models/mcga/infer", content=body, headers={"Inference-Header-Content-Length": b"\xb2"}
             )
             assert r.status_code == 422 and "byte count" in r.json()["error"], r.text
+
+    run(scenario)
+
+
+def test_a_json_part_too_large_to_parse_is_413_before_parsing(
+    api: ApiFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """JSON numbers take ~10x their text once parsed: a part above MAX_JSON_BYTES is refused unread
+    (a 240 MB body of numbers grew the server by 2.4 GB before its 422)."""
+    monkeypatch.setattr(oip_tensors, "MAX_JSON_BYTES", 1000)
+    body = infer_body(rgb(16, 16))  # about 6 kB of JSON
+
+    async def scenario() -> None:
+        async with api() as a:
+            r = await a.client.post("/v2/models/mcga/infer", json=body)
+            assert r.status_code == 413 and "binary extension" in r.json()["error"], r.text
 
     run(scenario)
