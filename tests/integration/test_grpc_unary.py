@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -303,7 +304,7 @@ def test_health_follows_readiness_and_reflection_lists_services(make_settings: S
 
 
 def test_a_deadline_that_runs_out_is_deadline_exceeded_never_invalid_argument(
-    make_settings: SettingsFactory,
+    make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Deadlines of 1-10 ms run out at every point of a call; when the server sees none left after
     decoding, that is DEADLINE_EXCEEDED (it was INVALID_ARGUMENT 'timeout_s must be positive')."""
@@ -325,4 +326,9 @@ def test_a_deadline_that_runs_out_is_deadline_exceeded_never_invalid_argument(
             )
         return codes
 
-    assert run(scenario) <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}
+    with caplog.at_level(logging.INFO):
+        assert run(scenario) <= {grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED}
+    # When the deadline ends the call just before the status goes out, grpcio cannot send it: that
+    # ends quietly, without the traceback grpcio logged at ERROR (about one call in 75 before).
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
