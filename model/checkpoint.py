@@ -75,9 +75,15 @@ def _load_failure(exc: Exception) -> str:
     pickled code from the file): for a refused pickle, the refusal itself ("Unsupported operand
     103", "Unsupported global: ..."), else the message's first line."""
     text = str(exc).strip()
-    if "WeightsUnpickler error:" in text:
-        detail = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
-        return f"not plain tensors and numbers ({' '.join(detail.split())})"
+    if text.startswith("Weights only load failed"):  # its first paragraph is the advice
+        lines = [line.strip() for line in text.splitlines()[1:]]
+        kept = [
+            line.split("WeightsUnpickler error:", 1)[-1].strip()
+            for line in lines
+            if line and not line.startswith("Check the documentation")
+        ]
+        detail = " ".join(k for k in kept if k) or "refused by the safe loader"
+        return f"not plain tensors and numbers ({detail})"
     return text.splitlines()[0] if text else type(exc).__name__
 
 
